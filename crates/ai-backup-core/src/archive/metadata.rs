@@ -1,0 +1,182 @@
+//! What `metadata.json` and `manifest.json` hold. Field names of the design document are kept
+//! (camelCase); everything else is added beside them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Marks an archive as ours; anything else is a foreign archive.
+pub const FORMAT_NAME: &str = "ai-backup";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub format: String,
+    pub format_version: u32,
+    pub module_id: String,
+    pub engine: String,
+    pub db_name: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub ai_server_version: String,
+    pub tool_version: String,
+    pub components: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// Version strings of the servers the data came from, by store ("db", ...).
+    #[serde(default)]
+    pub source_servers: BTreeMap<String, String>,
+    /// True when the module's apps were held still while the backup read the data, so the
+    /// statistics below describe exactly what the archive holds.
+    #[serde(default)]
+    pub quiesced: bool,
+    pub db: DbMeta,
+    #[serde(default)]
+    pub secrets: Vec<SecretMeta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DbMeta {
+    /// Archive path prefix of the dump's parts (`db/<name>.sql`).
+    pub entry: String,
+    /// Dump format: "pg_dump-plain" or "mysqldump".
+    pub dump_format: String,
+    #[serde(default)]
+    pub charset: Option<String>,
+    #[serde(default)]
+    pub collation: Option<String>,
+    #[serde(default)]
+    pub ctype: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    pub stats: DbStats,
+}
+
+/// What a database holds, counted at backup and checked again after a restore.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DbStats {
+    /// `schema.table` (or `table` on MySQL) → rows.
+    pub tables: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub views: Vec<String>,
+    /// Sequence → last value (Postgres), or table → next AUTO_INCREMENT value (MySQL).
+    #[serde(default)]
+    pub sequences: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub routines: Vec<String>,
+    #[serde(default)]
+    pub triggers: Vec<String>,
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Size of the database on the server, bytes.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+impl DbStats {
+    pub fn total_rows(&self) -> u64 {
+        self.tables.values().sum()
+    }
+
+    /// Differences from `expected`, described for people; empty when equal. `bytes` is not
+    /// compared (storage size differs after any reload).
+    pub fn differences(&self, expected: &DbStats) -> Vec<String> {
+        let mut out = Vec::new();
+        for (t, rows) in &expected.tables {
+            match self.tables.get(t) {
+                None => out.push(format!("table {t} is missing")),
+                Some(r) if r != rows => out.push(format!("table {t}: {r} rows, expected {rows}")),
+                _ => {}
+            }
+        }
+        for t in self
+            .tables
+            .keys()
+            .filter(|t| !expected.tables.contains_key(*t))
+        {
+            out.push(format!("unexpected table {t}"));
+        }
+        for (kind, got, want) in [
+            ("views", &self.views, &expected.views),
+            ("routines", &self.routines, &expected.routines),
+            ("triggers", &self.triggers, &expected.triggers),
+            ("events", &self.events, &expected.events),
+        ] {
+            if got != want {
+                out.push(format!("{kind}: {got:?}, expected {want:?}"));
+            }
+        }
+        for (s, v) in &expected.sequences {
+            match self.sequences.get(s) {
+                Some(g) if g == v => {}
+                got => out.push(format!("sequence {s}: {got:?}, expected {v}")),
+            }
+        }
+        out
+    }
+}
+
+/// A secret carried under `secrets/<name>` (its value is never in the metadata).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretMeta {
+    pub name: String,
+    /// Where it was found: "env:<VAR>" or "file:<path>".
+    pub source: String,
+    pub entry: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub format_version: u32,
+    pub entries: Vec<ManifestEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl Manifest {
+    pub fn total_bytes(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+
+    /// Bytes of all entries under `prefix` (a component's directory, or a dump's parts).
+    pub fn bytes_under(&self, prefix: &str) -> u64 {
+        self.entries
+            .iter()
+            .filter(|e| e.path.starts_with(prefix))
+            .map(|e| e.size)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_differences_name_what_differs() {
+        let mut a = DbStats::default();
+        a.tables.insert("public.t".into(), 3);
+        a.tables.insert("public.u".into(), 1);
+        a.sequences.insert("public.t_id_seq".into(), 9);
+        let same = a.clone();
+        assert!(a.differences(&same).is_empty());
+        let mut b = a.clone();
+        b.tables.insert("public.t".into(), 2);
+        b.tables.remove("public.u");
+        b.tables.insert("public.x".into(), 0);
+        b.sequences.insert("public.t_id_seq".into(), 1);
+        let d = b.differences(&a);
+        assert_eq!(d.len(), 4, "{d:?}");
+        assert!(d[0].contains("public.t: 2 rows, expected 3"));
+    }
+}

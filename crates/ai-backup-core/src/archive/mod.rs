@@ -1,0 +1,65 @@
+//! The archive format, in one place: a gzip-compressed tar readable by plain `tar xzf`, whose
+//! first entry is `metadata.json` (what the archive holds) and whose last entry is
+//! `manifest.json` (the size and SHA-256 of every other entry). Content of unknown length (a
+//! database dump) is stored as consecutive parts of bounded size, so it streams straight from
+//! the tool into the archive and back, with bounded memory and no temporary copy.
+
+mod metadata;
+mod reader;
+mod tarfmt;
+mod verify;
+mod writer;
+
+pub use metadata::{DbMeta, DbStats, Manifest, ManifestEntry, Metadata, SecretMeta, FORMAT_NAME};
+pub use reader::ArchiveReader;
+pub use verify::{verify, Verified, SECRETS_DIR};
+pub use writer::ArchiveWriter;
+
+/// Version of the layout written by this build. Archives with a higher version are refused.
+pub const FORMAT_VERSION: u32 = 1;
+pub const METADATA_ENTRY: &str = "metadata.json";
+pub const MANIFEST_ENTRY: &str = "manifest.json";
+/// Largest part of a streamed entry (also the most memory a stream holds at once).
+pub const DEFAULT_PART_SIZE: usize = 32 << 20;
+
+/// `<module>-backup-YYYYMMDD-HHMMSS.tar.gz`, in local time as the user reads it.
+pub fn file_name(module: &str, at: chrono::DateTime<chrono::Local>) -> String {
+    format!("{module}-backup-{}.tar.gz", at.format("%Y%m%d-%H%M%S"))
+}
+
+/// Name of the n-th part (from 1) of a streamed entry.
+pub fn part_name(prefix: &str, n: usize) -> String {
+    format!("{prefix}.part-{n:04}")
+}
+
+/// True when `path` is one of the parts of `prefix`.
+pub fn is_part_of(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix(".part-"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn names() {
+        let t = chrono::Local
+            .with_ymd_and_hms(2025, 11, 30, 2, 30, 5)
+            .unwrap();
+        assert_eq!(file_name("dify", t), "dify-backup-20251130-023005.tar.gz");
+        assert_eq!(part_name("db/n8n_db.sql", 3), "db/n8n_db.sql.part-0003");
+        for (path, yes) in [
+            ("db/n8n_db.sql.part-0001", true),
+            ("db/n8n_db.sql.part-12345", true),
+            ("db/n8n_db.sql", false),
+            ("db/n8n_db.sql.part-", false),
+            ("db/n8n_db.sql.part-01x", false),
+            ("db/n8n_db.sqlx.part-0001", false),
+        ] {
+            assert_eq!(is_part_of(path, "db/n8n_db.sql"), yes, "{path}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Reads an archive entry by entry as a stream, hashing every entry as it goes, so a restore
+//! can feed a dump straight from the file into a database tool without extracting anything.
+
+use std::path::{Path, PathBuf};
+
+use async_compression::tokio::bufread::GzipDecoder;
+use sha2::{Digest, Sha256};
+use tokio::fs::File;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+use super::tarfmt::{self, Parsed, BLOCK};
+use crate::error::{Error, Result};
+
+/// One entry's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryHeader {
+    pub path: String,
+    pub size: u64,
+}
+
+pub struct ArchiveReader {
+    inner: GzipDecoder<BufReader<File>>,
+    path: PathBuf,
+    /// Bytes of the current entry not yet consumed, and its padding.
+    remaining: u64,
+    pad: usize,
+    peeked: Option<EntryHeader>,
+    done: bool,
+}
+
+impl ArchiveReader {
+    pub async fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path)
+            .await
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let mut inner = GzipDecoder::new(BufReader::with_capacity(1 << 20, file));
+        inner.multiple_members(false);
+        Ok(Self {
+            inner,
+            path: path.to_path_buf(),
+            remaining: 0,
+            pad: 0,
+            peeked: None,
+            done: false,
+        })
+    }
+
+    fn refused(&self, reason: impl Into<String>) -> Error {
+        Error::ArchiveRefused {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn read_err(&self, e: std::io::Error) -> Error {
+        let why = match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => "it is truncated".to_string(),
+            _ => format!("it is not a valid gzip/tar archive ({e})"),
+        };
+        self.refused(why)
+    }
+
+    /// Look at the next entry without consuming it.
+    pub async fn peek(&mut self) -> Result<Option<EntryHeader>> {
+        if self.peeked.is_none() {
+            self.peeked = self.read_header().await?;
+        }
+        Ok(self.peeked.clone())
+    }
+
+    /// The next entry's header; its content must be read (or is skipped) before the next call.
+    pub async fn next_entry(&mut self) -> Result<Option<EntryHeader>> {
+        if let Some(h) = self.peeked.take() {
+            return Ok(Some(h));
+        }
+        self.read_header().await
+    }
+
+    async fn skip(&mut self, mut n: u64) -> Result<()> {
+        let mut buf = vec![0u8; 64 << 10];
+        while n > 0 {
+            let want = buf.len().min(n as usize);
+            let got = self
+                .inner
+                .read(&mut buf[..want])
+                .await
+                .map_err(|e| self.read_err(e))?;
+            if got == 0 {
+                return Err(self.refused("it is truncated"));
+            }
+            n -= got as u64;
+        }
+        Ok(())
+    }
+
+    async fn read_header(&mut self) -> Result<Option<EntryHeader>> {
+        if self.done {
+            return Ok(None);
+        }
+        let leftover = self.remaining + self.pad as u64;
+        self.skip(leftover).await?;
+        self.remaining = 0;
+        self.pad = 0;
+        let mut long_name: Option<Vec<u8>> = None;
+        loop {
+            let mut block = [0u8; BLOCK];
+            self.inner
+                .read_exact(&mut block)
+                .await
+                .map_err(|e| self.read_err(e))?;
+            match tarfmt::parse(&block)
+                .map_err(|e| self.refused(format!("it is not a valid tar archive ({e})")))?
+            {
+                Parsed::End => {
+                    self.done = true;
+                    // Drain to the gzip trailer so its CRC and length are checked.
+                    let mut sink = Vec::new();
+                    self.inner
+                        .read_to_end(&mut sink)
+                        .await
+                        .map_err(|e| self.read_err(e))?;
+                    return Ok(None);
+                }
+                Parsed::LongName { size } => {
+                    if size > 64 << 10 {
+                        return Err(self.refused("it has an absurd long name entry"));
+                    }
+                    let mut name = vec![0u8; size as usize];
+                    self.inner
+                        .read_exact(&mut name)
+                        .await
+                        .map_err(|e| self.read_err(e))?;
+                    self.skip(tarfmt::padding(size) as u64).await?;
+                    while name.last() == Some(&0) {
+                        name.pop();
+                    }
+                    long_name = Some(name);
+                }
+                Parsed::Other { size } => {
+                    self.skip(size + tarfmt::padding(size) as u64).await?;
+                    long_name = None;
+                }
+                Parsed::File { name, size } => {
+                    let name = long_name.take().unwrap_or(name);
+                    let path = String::from_utf8(name)
+                        .map_err(|_| self.refused("an entry name is not UTF-8"))?;
+                    self.remaining = size;
+                    self.pad = tarfmt::padding(size);
+                    return Ok(Some(EntryHeader { path, size }));
+                }
+            }
+        }
+    }
+
+    /// Copy the rest of the current entry into `dst`; returns its SHA-256 (hex) and size.
+    pub async fn copy_entry(
+        &mut self,
+        dst: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<(String, u64)> {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 << 10];
+        let mut total = 0u64;
+        while self.remaining > 0 {
+            let want = buf.len().min(self.remaining as usize);
+            let n = self
+                .inner
+                .read(&mut buf[..want])
+                .await
+                .map_err(|e| self.read_err(e))?;
+            if n == 0 {
+                return Err(self.refused("it is truncated"));
+            }
+            hasher.update(&buf[..n]);
+            self.remaining -= n as u64;
+            total += n as u64;
+            dst.write_all(&buf[..n])
+                .await
+                .map_err(|e| Error::io("passing archive data on", e))?;
+        }
+        Ok((hex::encode(hasher.finalize()), total))
+    }
+
+    /// The current entry's content in memory (small entries only: metadata, secrets).
+    pub async fn read_entry(&mut self, limit: u64) -> Result<Vec<u8>> {
+        if self.remaining > limit {
+            return Err(self.refused(format!("an entry is larger than {limit} bytes")));
+        }
+        let mut out = Vec::with_capacity(self.remaining as usize);
+        self.copy_entry(&mut out).await?;
+        Ok(out)
+    }
+
+    /// A reader over the current entry only.
+    pub fn entry_reader(&mut self) -> impl AsyncRead + Unpin + '_ {
+        let n = self.remaining;
+        self.remaining = 0;
+        (&mut self.inner).take(n)
+    }
+}

@@ -1,0 +1,236 @@
+//! Writes an archive: under `<name>.partial`, readable by its owner only, renamed to its final
+//! name only when complete. Dropped before `finish`, it removes the partial file, so a failed
+//! or cancelled backup leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+
+use async_compression::tokio::write::GzipEncoder;
+use sha2::{Digest, Sha256};
+use tokio::fs::File;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
+
+use super::metadata::{Manifest, ManifestEntry, Metadata};
+use super::{part_name, tarfmt, DEFAULT_PART_SIZE, FORMAT_VERSION, MANIFEST_ENTRY, METADATA_ENTRY};
+use crate::error::{Error, Result};
+use crate::progress::{Cancel, Progress};
+
+pub struct ArchiveWriter {
+    out: Option<GzipEncoder<BufWriter<File>>>,
+    partial: PathBuf,
+    target: PathBuf,
+    manifest: Manifest,
+    mtime: u64,
+    part_size: usize,
+    written: u64,
+}
+
+impl ArchiveWriter {
+    /// Start an archive that will become `target`, beginning with `metadata`.
+    ///
+    /// # Errors
+    /// When `target` exists already or the partial file cannot be created.
+    pub async fn create(target: &Path, metadata: &Metadata) -> Result<Self> {
+        if target.exists() {
+            return Err(Error::Usage(format!(
+                "{} exists already; choose another name",
+                target.display()
+            )));
+        }
+        let mut partial = target.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let mut opts = tokio::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        opts.mode(0o600);
+        let file = opts
+            .open(&partial)
+            .await
+            .map_err(|e| Error::io(format!("cannot create {}", partial.display()), e))?;
+        let mut w = Self {
+            out: Some(GzipEncoder::new(BufWriter::with_capacity(1 << 20, file))),
+            partial,
+            target: target.to_path_buf(),
+            manifest: Manifest {
+                format_version: FORMAT_VERSION,
+                entries: Vec::new(),
+            },
+            mtime: chrono::Utc::now().timestamp().max(0) as u64,
+            part_size: DEFAULT_PART_SIZE,
+            written: 0,
+        };
+        let json = serde_json::to_vec_pretty(metadata).expect("metadata serialises");
+        w.add_bytes(METADATA_ENTRY, &json).await?;
+        Ok(w)
+    }
+
+    /// Use smaller parts (tests).
+    pub fn with_part_size(mut self, size: usize) -> Self {
+        self.part_size = size.max(1);
+        self
+    }
+
+    /// Compressed input bytes written so far (for progress).
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    fn io(&self, e: std::io::Error) -> Error {
+        Error::io(format!("writing {}", self.partial.display()), e)
+    }
+
+    /// Add one entry with known content.
+    pub async fn add_bytes(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        let header =
+            tarfmt::file_header(path, data.len() as u64, self.mtime).map_err(|e| self.io(e))?;
+        let out = self.out.as_mut().expect("open");
+        let r = async {
+            out.write_all(&header).await?;
+            out.write_all(data).await?;
+            out.write_all(&vec![0u8; tarfmt::padding(data.len() as u64)])
+                .await
+        }
+        .await;
+        r.map_err(|e| self.io(e))?;
+        self.written += data.len() as u64;
+        self.manifest.entries.push(ManifestEntry {
+            path: path.to_string(),
+            size: data.len() as u64,
+            sha256: hex::encode(Sha256::digest(data)),
+        });
+        Ok(())
+    }
+
+    /// Add an entry of known `size` read from `src` (an object whose size is listed). Fails if
+    /// the source gives more or fewer bytes.
+    pub async fn add_sized(
+        &mut self,
+        path: &str,
+        size: u64,
+        src: &mut (dyn AsyncRead + Unpin + Send),
+        progress: &Progress,
+        phase: &str,
+    ) -> Result<()> {
+        let header = tarfmt::file_header(path, size, self.mtime).map_err(|e| self.io(e))?;
+        self.out
+            .as_mut()
+            .expect("open")
+            .write_all(&header)
+            .await
+            .map_err(|e| self.io(e))?;
+        let mut hasher = Sha256::new();
+        let mut left = size;
+        let mut buf = vec![0u8; 256 << 10];
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = src.read(&mut buf[..want]).await.map_err(|e| self.io(e))?;
+            if n == 0 {
+                return Err(Error::io(
+                    format!("reading {path}"),
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{left} bytes short"),
+                    ),
+                ));
+            }
+            hasher.update(&buf[..n]);
+            self.out
+                .as_mut()
+                .expect("open")
+                .write_all(&buf[..n])
+                .await
+                .map_err(|e| self.io(e))?;
+            left -= n as u64;
+            self.written += n as u64;
+            progress.bytes(phase, self.written);
+        }
+        let pad = vec![0u8; tarfmt::padding(size)];
+        self.out
+            .as_mut()
+            .expect("open")
+            .write_all(&pad)
+            .await
+            .map_err(|e| self.io(e))?;
+        self.manifest.entries.push(ManifestEntry {
+            path: path.to_string(),
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        });
+        Ok(())
+    }
+
+    /// Add a stream of unknown length as parts `<prefix>.part-NNNN` of at most the part size.
+    /// Returns (parts, bytes). Always writes at least one part, so an empty stream is visible.
+    pub async fn add_stream(
+        &mut self,
+        prefix: &str,
+        src: &mut (dyn AsyncRead + Unpin + Send),
+        progress: &Progress,
+        phase: &str,
+        cancel: &Cancel,
+    ) -> Result<(usize, u64)> {
+        let mut buf = vec![0u8; self.part_size];
+        let mut parts = 0;
+        let mut total = 0u64;
+        loop {
+            let mut filled = 0;
+            while filled < buf.len() {
+                let n = tokio::select! {
+                    r = src.read(&mut buf[filled..]) => r.map_err(|e| self.io(e))?,
+                    _ = cancel.cancelled() => return Err(Error::Cancelled),
+                };
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+                progress.bytes(phase, total + filled as u64);
+            }
+            if filled == 0 && parts > 0 {
+                break;
+            }
+            parts += 1;
+            total += filled as u64;
+            self.add_bytes(&part_name(prefix, parts), &buf[..filled])
+                .await?;
+            if filled < buf.len() {
+                break;
+            }
+        }
+        Ok((parts, total))
+    }
+
+    /// Write the manifest, close the gzip stream, flush to disk and rename to the final name.
+    pub async fn finish(mut self) -> Result<(PathBuf, Manifest)> {
+        let manifest = self.manifest.clone();
+        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        // The manifest lists every entry but itself.
+        let header = tarfmt::file_header(MANIFEST_ENTRY, json.len() as u64, self.mtime)
+            .map_err(|e| self.io(e))?;
+        let mut out = self.out.take().expect("open");
+        let r = async {
+            out.write_all(&header).await?;
+            out.write_all(&json).await?;
+            out.write_all(&vec![0u8; tarfmt::padding(json.len() as u64)])
+                .await?;
+            out.write_all(&[0u8; tarfmt::BLOCK * 2]).await?;
+            out.shutdown().await?;
+            let file = out.into_inner().into_inner();
+            file.sync_all().await
+        }
+        .await;
+        r.map_err(|e| self.io(e))?;
+        tokio::fs::rename(&self.partial, &self.target)
+            .await
+            .map_err(|e| Error::io(format!("renaming to {}", self.target.display()), e))?;
+        self.partial = PathBuf::new();
+        Ok((self.target.clone(), manifest))
+    }
+}
+
+impl Drop for ArchiveWriter {
+    fn drop(&mut self) {
+        if !self.partial.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}

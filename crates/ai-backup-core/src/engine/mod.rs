@@ -1,0 +1,47 @@
+//! The engine sequences a backup or a restore of one module across its stores, with the
+//! guarantees the rest of the crate provides: apps always started again, archives verified
+//! before use, live data replaced only by a step that can be undone.
+
+mod backup;
+mod restore;
+mod status;
+
+pub use backup::{backup, BackupOutcome, BackupRequest};
+pub use restore::{restore, RestoreOutcome, RestoreRequest};
+pub use status::{modules_status, ModuleStatus};
+
+use crate::config::{ModuleConfig, RunnerKind, ServerConfig};
+use crate::docker::DockerClient;
+use crate::error::Result;
+use crate::progress::Progress;
+
+/// Names the engine gives the databases it creates beside the live one.
+pub fn staged_name(db: &str) -> String {
+    format!("{db}__ab_new")
+}
+pub fn old_name(db: &str) -> String {
+    format!("{db}__ab_old")
+}
+
+/// Docker is needed for the container runner, the apps and the secrets; a host-only set-up
+/// without apps can work without it.
+async fn docker_for(
+    docker: &crate::config::DockerConfig,
+    module: &ModuleConfig,
+    server: &ServerConfig,
+    progress: &Progress,
+) -> Result<Option<DockerClient>> {
+    let needed = server.runner == RunnerKind::Container
+        || !module.apps.is_empty()
+        || !module.secrets.is_empty();
+    match DockerClient::connect(docker).await {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if needed && server.runner == RunnerKind::Container => Err(e),
+        Err(e) => {
+            if needed {
+                progress.warn(format!("{e}; app containers and secrets are skipped"));
+            }
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! Restore of one module, built so that it cannot make things worse:
+//! 1. verify the whole archive (ours, this module, this engine, every checksum) and check the
+//!    secrets — before anything is touched;
+//! 2. stop the apps (a guard starts them again on every path);
+//! 3. load the dump into a new database beside the live one and check it against the
+//!    statistics recorded at backup — a failure here leaves the live database untouched;
+//! 4. swap the new database in by a step that can be undone, put the secrets in place, start
+//!    the apps and check their health; if that fails, swap back.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use super::{old_name, staged_name};
+use crate::archive::{self, ArchiveReader, Verified};
+use crate::config::{Config, ModuleConfig, SecretConfig};
+use crate::docker::{AppsHeld, DockerClient, Hold};
+use crate::error::{Error, Result};
+use crate::health::{self, HealthReport};
+use crate::journal::Journal;
+use crate::progress::{Cancel, Progress};
+use crate::store::{DatabaseStore, DbProps, Swapped};
+use crate::{secrets, store};
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    pub module: String,
+    pub archive: PathBuf,
+    /// Put the archived secrets in place when the target's differ.
+    pub restore_secrets: bool,
+    /// How the user confirmed ("typed the module name", "--yes"), for the journal.
+    pub confirmation: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreOutcome {
+    /// What was done to replace the database, for people.
+    pub method: String,
+    pub tables: usize,
+    pub rows: u64,
+    pub secrets_written: Vec<String>,
+    pub health: Option<HealthReport>,
+    pub journal: PathBuf,
+}
+
+/// A secret that must be written after the swap.
+struct SecretPlan<'a> {
+    spec: &'a SecretConfig,
+    value: String,
+}
+
+/// Restore `req.archive` into `req.module`.
+///
+/// # Errors
+/// `ArchiveRefused` before anything is touched; `Cancelled`, `Tool`, `Verification`,
+/// `Health`... after a restore attempt that was undone, and `RollbackIncomplete` if undoing
+/// failed too (it says what is left where).
+pub async fn restore(
+    config: &Config,
+    req: &RestoreRequest,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<RestoreOutcome> {
+    let (module, server) = config.module(&req.module)?;
+    let verified = archive::verify(&req.archive, progress, cancel).await?;
+    let meta = &verified.metadata;
+    let refused = |reason: String| Error::ArchiveRefused {
+        path: req.archive.clone(),
+        reason,
+    };
+    if meta.module_id != req.module {
+        return Err(refused(format!(
+            "it is a backup of module {}, not {}",
+            meta.module_id, req.module
+        )));
+    }
+    if meta.engine != server.engine.as_str() {
+        return Err(refused(format!(
+            "it holds a {} dump but {} uses {}",
+            meta.engine,
+            req.module,
+            server.engine.as_str()
+        )));
+    }
+    let docker = super::docker_for(&config.docker, module, server, progress).await?;
+    let db_store = store::open(server, docker.as_ref()).await?;
+    let db = module.database.as_str();
+    let (staged, old) = (staged_name(db), old_name(db));
+    let journal = Journal::new(&config.journal);
+    let log = |step: &str, detail: &str| {
+        if let Err(e) = journal.record(&req.module, &req.archive, &req.confirmation, step, detail) {
+            progress.warn(format!(
+                "cannot write the journal {}: {e}",
+                journal.path().display()
+            ));
+        }
+    };
+
+    // Pre-flight: secrets, leftovers. Nothing is changed yet.
+    let plans = plan_secrets(docker.as_ref(), module, &verified, req, progress).await?;
+    if db_store.exists(&old, cancel).await? {
+        return Err(Error::Usage(format!(
+            "database {old} exists on {}: it holds the data replaced by an earlier restore that did not finish. Check it, then drop it, and restore again",
+            db_store.describe()
+        )));
+    }
+    let healthy_before = match &docker {
+        Some(d) if !module.apps.is_empty() => {
+            let quick = ModuleConfig {
+                health: crate::config::HealthConfig {
+                    timeout_secs: 0,
+                    ..module.health.clone()
+                },
+                ..module.clone()
+            };
+            health::check(d, &quick, cancel).await.healthy
+        }
+        _ => false,
+    };
+
+    progress.phase("stop-apps", None);
+    let guard = match &docker {
+        Some(d) => Some(AppsHeld::hold(d, &module.apps, Hold::Stopped).await?),
+        None => None,
+    };
+    if let Some(g) = &guard {
+        if !g.names().is_empty() {
+            progress.info(format!("stopped {}", g.names().join(", ")));
+        }
+    }
+    log(
+        "restore-start",
+        &format!(
+            "apps stopped: {:?}",
+            guard
+                .as_ref()
+                .map(|g| g.names().to_vec())
+                .unwrap_or_default()
+        ),
+    );
+
+    let staged_result = stage(
+        &*db_store,
+        &verified,
+        &req.archive,
+        db,
+        &staged,
+        progress,
+        cancel,
+        &log,
+    )
+    .await;
+    if let Err(e) = staged_result {
+        let cleanup = db_store.drop_db(&staged, &Cancel::new()).await;
+        log(
+            "drop-staged",
+            &format!(
+                "{staged}: {}",
+                if cleanup.is_ok() {
+                    "dropped"
+                } else {
+                    "could not be dropped"
+                }
+            ),
+        );
+        if let Some(g) = guard {
+            g.release().await?;
+        }
+        return match cleanup {
+            Ok(()) => Err(e),
+            Err(_) => Err(Error::RollbackIncomplete {
+                message: format!("{e}; the live database {db} was not touched"),
+                left: format!("the partial database {staged} is left on the server and will be removed by the next restore"),
+            }),
+        };
+    }
+
+    // From here on the live database changes; the steps are short and are not cancelled.
+    let calm = Cancel::new();
+    progress.phase("swap", None);
+    log("swap", &format!("{db} -> {old}, {staged} -> {db}"));
+    let props = props_of(&verified);
+    let swapped = match db_store.swap(db, &staged, &old, &props, &calm).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = db_store.drop_db(&staged, &calm).await;
+            log("swap-failed", &e.to_string());
+            if let Some(g) = guard {
+                g.release().await?;
+            }
+            return Err(e);
+        }
+    };
+    let method = format!(
+        "loaded into new database {staged}, checked against the archive, then swapped in place of {db}; the previous {db} was kept as {old} until the end"
+    );
+
+    let finish = finish(
+        docker.as_ref(),
+        module,
+        &plans,
+        req,
+        guard,
+        healthy_before,
+        progress,
+        &calm,
+    )
+    .await;
+    match finish {
+        Ok((health, written)) => {
+            let dropped = db_store.drop_db(&old, &calm).await;
+            log(
+                "drop-old",
+                &format!(
+                    "{old}: {}",
+                    if dropped.is_ok() {
+                        "dropped"
+                    } else {
+                        "left in place"
+                    }
+                ),
+            );
+            if let Err(e) = dropped {
+                progress.warn(format!(
+                    "the previous data is still in {old} ({e}); drop it when satisfied"
+                ));
+            }
+            let stats = &verified.metadata.db.stats;
+            Ok(RestoreOutcome {
+                method: format!("{method}, then dropped"),
+                tables: stats.tables.len(),
+                rows: stats.total_rows(),
+                secrets_written: written,
+                health,
+                journal: journal.path().to_path_buf(),
+            })
+        }
+        Err((e, previous)) => {
+            // Undo: apps are stopped again by `finish` before it reports failure.
+            log("rollback", &e.to_string());
+            let undo = rollback(
+                &*db_store,
+                docker.as_ref(),
+                module,
+                db,
+                &staged,
+                &old,
+                &swapped,
+                &plans,
+                previous,
+                &calm,
+            )
+            .await;
+            log(
+                "rollback-done",
+                if undo.is_ok() { "ok" } else { "incomplete" },
+            );
+            match undo {
+                Ok(()) => Err(e),
+                Err(u) => Err(Error::RollbackIncomplete {
+                    message: e.to_string(),
+                    left: format!("{u}; the previous data is in database {old}"),
+                }),
+            }
+        }
+    }
+}
+
+/// Secrets to write after the swap; fails before anything is touched when the target's key
+/// differs and the user did not ask to restore it.
+async fn plan_secrets<'a>(
+    docker: Option<&DockerClient>,
+    module: &'a ModuleConfig,
+    verified: &Verified,
+    req: &RestoreRequest,
+    progress: &Progress,
+) -> Result<Vec<SecretPlan<'a>>> {
+    let mut plans = Vec::new();
+    for spec in &module.secrets {
+        let entry = format!("{}{}", archive::SECRETS_DIR, spec.name);
+        let Some(bytes) = verified.secrets.get(&entry) else {
+            progress.warn(format!(
+                "the archive does not carry {}; the target keeps its own",
+                spec.name
+            ));
+            continue;
+        };
+        let archived = String::from_utf8_lossy(bytes).into_owned();
+        let Some(d) = docker else { continue };
+        let target = secrets::read(d, spec).await?;
+        if target.as_ref().map(|t| &t.value) == Some(&archived) {
+            continue;
+        }
+        let consequence = spec
+            .consequence
+            .clone()
+            .unwrap_or_else(|| "the restored data cannot be decrypted".into());
+        if !req.restore_secrets {
+            return Err(Error::Secret {
+                module: req.module.clone(),
+                message: format!(
+                    "the {} of {} {} the one in the archive; restoring would mean {consequence}. Re-run with --restore-secrets to put the archived key in place. Nothing was changed",
+                    spec.name,
+                    spec.container,
+                    if target.is_some() { "differs from" } else { "is missing, unlike" }
+                ),
+            });
+        }
+        if let Some(t) = &target {
+            if t.source.starts_with("env:") {
+                return Err(Error::Secret {
+                    module: req.module.clone(),
+                    message: format!(
+                        "{} of {} comes from its environment ({}), which ai-backup cannot change; set it to the archived key and recreate the container. Nothing was changed",
+                        spec.name,
+                        spec.container,
+                        t.source.trim_start_matches("env:")
+                    ),
+                });
+            }
+        }
+        plans.push(SecretPlan {
+            spec,
+            value: archived,
+        });
+    }
+    Ok(plans)
+}
+
+fn props_of(v: &Verified) -> DbProps {
+    let m = &v.metadata.db;
+    DbProps {
+        charset: m.charset.clone(),
+        collation: m.collation.clone(),
+        ctype: m.ctype.clone(),
+        owner: m.owner.clone(),
+    }
+}
+
+/// Create the staged database, stream the dump into it and check what it holds.
+#[allow(clippy::too_many_arguments)]
+async fn stage(
+    db_store: &dyn DatabaseStore,
+    verified: &Verified,
+    path: &Path,
+    db: &str,
+    staged: &str,
+    progress: &Progress,
+    cancel: &Cancel,
+    log: &(dyn Fn(&str, &str) + Sync),
+) -> Result<()> {
+    if db_store.exists(staged, cancel).await? {
+        log("drop-leftover", staged);
+        db_store.drop_db(staged, cancel).await?;
+    }
+    db_store.create(staged, &props_of(verified), cancel).await?;
+    let prefix = verified.metadata.db.entry.clone();
+    let total = verified.manifest.bytes_under(&prefix);
+    progress.phase("load", Some(total));
+    let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
+    let feed = async {
+        let r = feed_parts(path, &prefix, verified, &mut tx, progress).await;
+        let _ = tx.shutdown().await;
+        drop(tx);
+        r
+    };
+    let load = db_store.load(staged, &mut rx, cancel);
+    let joined = tokio::try_join!(feed, load);
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    joined?;
+    progress.phase("check", None);
+    let got = db_store.stats(staged, cancel).await?;
+    let diffs = got.differences(&verified.metadata.db.stats);
+    if !diffs.is_empty() {
+        let message = format!(
+            "the loaded data differs from the archive: {}",
+            diffs.join("; ")
+        );
+        if verified.metadata.quiesced {
+            return Err(Error::Verification {
+                module: verified.metadata.module_id.clone(),
+                message,
+            });
+        }
+        progress.warn(format!(
+            "{message} (the backup was taken with the apps running, so this may be expected)"
+        ));
+    }
+    progress.info(format!(
+        "{} tables, {} rows loaded and checked",
+        got.tables.len(),
+        got.total_rows()
+    ));
+    let _ = db;
+    Ok(())
+}
+
+/// Send the dump's parts, in order, checking each against the manifest as it goes.
+async fn feed_parts(
+    path: &Path,
+    prefix: &str,
+    verified: &Verified,
+    out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    progress: &Progress,
+) -> Result<()> {
+    let mut reader = ArchiveReader::open(path).await?;
+    let mut done = 0u64;
+    while let Some(h) = reader.next_entry().await? {
+        if !archive::is_part_of(&h.path, prefix) {
+            continue;
+        }
+        let (sha, size) = reader.copy_entry(out).await?;
+        let expected = verified.manifest.entries.iter().find(|e| e.path == h.path);
+        if expected.map(|e| (&e.sha256, e.size)) != Some((&sha, size)) {
+            return Err(Error::ArchiveRefused {
+                path: path.to_path_buf(),
+                reason: format!("entry {} changed since it was verified", h.path),
+            });
+        }
+        done += size;
+        progress.bytes("load", done);
+    }
+    Ok(())
+}
+
+/// After the swap: write secrets, start the apps, check health. On failure, the apps are
+/// stopped again and the error comes back with the secrets' previous contents.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    docker: Option<&DockerClient>,
+    module: &ModuleConfig,
+    plans: &[SecretPlan<'_>],
+    req: &RestoreRequest,
+    guard: Option<AppsHeld>,
+    healthy_before: bool,
+    progress: &Progress,
+    calm: &Cancel,
+) -> std::result::Result<(Option<HealthReport>, Vec<String>), (Error, Vec<secrets::Previous>)> {
+    let mut previous = Vec::new();
+    let mut written = Vec::new();
+    for plan in plans {
+        let d = docker.expect("secrets are planned only with Docker");
+        match secrets::write(d, plan.spec, &plan.value, &req.module).await {
+            Ok(p) => {
+                previous.push(p);
+                written.push(plan.spec.name.clone());
+                progress.info(format!(
+                    "put the archived {} in place in {}",
+                    plan.spec.name, plan.spec.container
+                ));
+            }
+            Err(e) => {
+                if let Some(g) = guard {
+                    let _ = g.release().await;
+                }
+                return Err((e, previous));
+            }
+        }
+    }
+    let Some(g) = guard else {
+        return Ok((None, written));
+    };
+    progress.phase("start-apps", None);
+    if let Err(e) = g.release().await {
+        return Err((e, previous));
+    }
+    let Some(d) = docker else {
+        return Ok((None, written));
+    };
+    if module.apps.is_empty() && module.health.url.is_none() {
+        return Ok((None, written));
+    }
+    progress.phase("health", None);
+    let report = health::check(d, module, calm).await;
+    if report.healthy || !healthy_before {
+        if !report.healthy {
+            progress.warn(format!(
+                "{} is not healthy after the restore ({}), as it was not before; the restore is kept",
+                req.module,
+                report.details.join("; ")
+            ));
+        }
+        return Ok((Some(report), written));
+    }
+    // It was healthy before and is not now: undo.
+    for name in &module.apps {
+        let _ = d.stop(name).await;
+    }
+    Err((
+        Error::Health {
+            module: req.module.clone(),
+            message: format!(
+                "{}; the previous data was put back",
+                report.details.join("; ")
+            ),
+        },
+        previous,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rollback(
+    db_store: &dyn DatabaseStore,
+    docker: Option<&DockerClient>,
+    module: &ModuleConfig,
+    db: &str,
+    staged: &str,
+    old: &str,
+    swapped: &Swapped,
+    plans: &[SecretPlan<'_>],
+    previous: Vec<secrets::Previous>,
+    calm: &Cancel,
+) -> Result<()> {
+    let mut first_err = None;
+    if let Some(d) = docker {
+        for (plan, prev) in plans.iter().zip(previous.iter()) {
+            if let Err(e) = secrets::put_back(d, plan.spec, prev).await {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match db_store.unswap(db, staged, old, swapped, calm).await {
+        Ok(()) => {
+            let _ = db_store.drop_db(staged, calm).await;
+            if swapped.live_existed {
+                let _ = db_store.drop_db(old, calm).await;
+            }
+        }
+        Err(e) => {
+            first_err.get_or_insert(e);
+        }
+    }
+    if let Some(d) = docker {
+        for name in &module.apps {
+            if let Err(e) = d.start(name).await {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

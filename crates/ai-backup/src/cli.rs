@@ -1,0 +1,56 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ai-backup",
+    version,
+    about = "Back up and restore the data of the AI-Server modules (n8n, One API, Dify, RAGFlow)"
+)]
+pub struct Cli {
+    /// Config file merged over the built-in AI-Server profile
+    /// (default: $AI_BACKUP_CONFIG, else ~/.config/ai-backup/config.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print NDJSON events, ending with the result object {"success",...}.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Back up a module into <module>-backup-YYYYMMDD-HHMMSS.tar.gz.
+    Backup {
+        module: String,
+        /// Output file, or directory for the default name.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Free text stored in metadata.json.
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Replace a module's data with an archive's (asks first unless --yes).
+    Restore {
+        module: String,
+        archive: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Put the archived secrets (e.g. n8n's encryption key) in place when they differ.
+        #[arg(long)]
+        restore_secrets: bool,
+    },
+    /// Check an archive whole: format, every entry's checksum.
+    Verify { archive: PathBuf },
+    /// Show what an archive holds.
+    Inspect { archive: PathBuf },
+    /// List the modules: containers, database present, size.
+    Modules,
+    /// Print the effective configuration (passwords redacted).
+    Config,
+}
