@@ -5,6 +5,8 @@
 //! the tool into the archive and back, with bounded memory and no temporary copy.
 
 mod metadata;
+#[cfg(test)]
+mod roundtrip_tests;
 mod reader;
 mod tarfmt;
 mod verify;
@@ -63,3 +65,4 @@ mod tests {
         }
     }
 }
+

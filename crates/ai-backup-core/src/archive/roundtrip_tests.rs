@@ -1,0 +1,191 @@
+//! Round trips and refusals of the archive format, on files in a temporary directory.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::AsyncReadExt;
+
+use super::*;
+use crate::progress::{Cancel, Progress};
+
+fn meta(module: &str) -> Metadata {
+    Metadata {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        module_id: module.into(),
+        engine: "postgres".into(),
+        db_name: "n8n_db".into(),
+        created_at: "2025-11-30T02:30:00.000Z".into(),
+        ai_server_version: "0.1.0".into(),
+        tool_version: "0.1.0".into(),
+        components: vec!["db".into()],
+        notes: None,
+        source_servers: Default::default(),
+        quiesced: true,
+        db: DbMeta {
+            entry: "db/n8n_db.sql".into(),
+            dump_format: "pg_dump-plain".into(),
+            charset: None,
+            collation: None,
+            ctype: None,
+            owner: None,
+            stats: DbStats::default(),
+        },
+        secrets: vec![],
+    }
+}
+
+/// A dump-like stream: deterministic, not compressible to nothing.
+fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7919) % 251) as u8).collect()
+}
+
+async fn write(dir: &Path, m: &Metadata, data: &[u8], part: usize) -> PathBuf {
+    let path = dir.join("a.tar.gz");
+    let mut w = ArchiveWriter::create(&path, m).await.unwrap().with_part_size(part);
+    w.add_bytes("secrets/key", b"k3y").await.unwrap();
+    let long = format!("minio/bucket/{}/file with spaces é.bin", "d".repeat(120));
+    w.add_bytes(&long, b"long name").await.unwrap();
+    let mut src = data;
+    w.add_stream("db/n8n_db.sql", &mut src, &Progress::silent(), "dump", &Cancel::new())
+        .await
+        .unwrap();
+    w.finish().await.unwrap();
+    path
+}
+
+async fn verify_path(p: &Path) -> crate::Result<Verified> {
+    verify(p, &Progress::silent(), &Cancel::new()).await
+}
+
+#[tokio::test]
+async fn streams_split_into_parts_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = payload(10_000);
+    let path = write(dir.path(), &meta("n8n"), &data, 4096).await;
+    let v = verify_path(&path).await.unwrap();
+    let parts: Vec<_> = v.manifest.entries.iter().filter(|e| is_part_of(&e.path, "db/n8n_db.sql")).collect();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(v.manifest.bytes_under("db/n8n_db.sql"), 10_000);
+    assert_eq!(v.secrets.get("secrets/key").map(Vec::as_slice), Some(&b"k3y"[..]));
+
+    let mut r = ArchiveReader::open(&path).await.unwrap();
+    let mut back = Vec::new();
+    let mut names = Vec::new();
+    while let Some(h) = r.next_entry().await.unwrap() {
+        names.push(h.path.clone());
+        if is_part_of(&h.path, "db/n8n_db.sql") {
+            r.entry_reader().read_to_end(&mut back).await.unwrap();
+        }
+    }
+    assert_eq!(back, data);
+    assert_eq!(names.first().map(String::as_str), Some(METADATA_ENTRY));
+    assert_eq!(names.last().map(String::as_str), Some(MANIFEST_ENTRY));
+    assert!(names.iter().any(|n| n.len() > 100 && n.ends_with("file with spaces é.bin")));
+}
+
+#[tokio::test]
+async fn plain_tar_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &meta("n8n"), &payload(5000), 2048).await;
+    let gz = flate2_free_gunzip(&path);
+    let mut ar = tar::Archive::new(gz.as_slice());
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(names[0], "metadata.json");
+    assert_eq!(names.len(), 2 + 1 + 3 + 1);
+}
+
+/// Decompress with the async decoder into memory (tests only).
+fn flate2_free_gunzip(path: &Path) -> Vec<u8> {
+    let rt = tokio::runtime::Handle::current();
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            let f = tokio::io::BufReader::new(tokio::fs::File::open(path).await.unwrap());
+            let mut d = async_compression::tokio::bufread::GzipDecoder::new(f);
+            let mut out = Vec::new();
+            d.read_to_end(&mut out).await.unwrap();
+            out
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn empty_stream_still_has_a_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &meta("n8n"), b"", 4096).await;
+    let v = verify_path(&path).await.unwrap();
+    assert_eq!(v.manifest.entries.iter().filter(|e| is_part_of(&e.path, "db/n8n_db.sql")).count(), 1);
+}
+
+fn refused_reason(r: crate::Result<Verified>) -> String {
+    match r {
+        Err(crate::Error::ArchiveRefused { reason, .. }) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn corrupt_truncated_foreign_and_newer_archives_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), &meta("n8n"), &payload(200_000), 1 << 16).await;
+    let bytes = std::fs::read(&good).unwrap();
+
+    let truncated = dir.path().join("t.tar.gz");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(refused_reason(verify_path(&truncated).await).contains("truncated"));
+
+    let corrupt = dir.path().join("c.tar.gz");
+    let mut c = bytes.clone();
+    let mid = c.len() / 2;
+    c[mid] ^= 0x55;
+    std::fs::write(&corrupt, &c).unwrap();
+    let _ = refused_reason(verify_path(&corrupt).await);
+
+    let foreign = dir.path().join("f.tar.gz");
+    std::fs::write(&foreign, b"this is not an archive at all").unwrap();
+    let _ = refused_reason(verify_path(&foreign).await);
+
+    let sub = dir.path().join("newer");
+    std::fs::create_dir(&sub).unwrap();
+    let mut m = meta("n8n");
+    m.format_version = FORMAT_VERSION + 1;
+    let newer = write(&sub, &m, b"x", 4096).await;
+    assert!(refused_reason(verify_path(&newer).await).contains("newer"));
+
+    let sub = dir.path().join("other");
+    std::fs::create_dir(&sub).unwrap();
+    let mut m = meta("n8n");
+    m.format = "something-else".into();
+    let other = write(&sub, &m, b"x", 4096).await;
+    assert!(refused_reason(verify_path(&other).await).contains("not an ai-backup archive"));
+}
+
+#[tokio::test]
+async fn a_dropped_writer_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.tar.gz");
+    {
+        let mut w = ArchiveWriter::create(&path, &meta("n8n")).await.unwrap();
+        w.add_bytes("db/n8n_db.sql.part-0001", b"partial").await.unwrap();
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // An existing file is never overwritten.
+    std::fs::write(&path, b"keep").unwrap();
+    assert!(ArchiveWriter::create(&path, &meta("n8n")).await.is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn archive_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &meta("n8n"), b"data", 4096).await;
+    assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
+}
