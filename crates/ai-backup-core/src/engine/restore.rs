@@ -167,13 +167,12 @@ pub async fn restore(
         if let Some(g) = guard {
             g.release().await?;
         }
-        return match cleanup {
-            Ok(()) => Err(e),
-            Err(_) => Err(Error::RollbackIncomplete {
-                message: format!("{e}; the live database {db} was not touched"),
-                left: format!("the partial database {staged} is left on the server and will be removed by the next restore"),
-            }),
-        };
+        if cleanup.is_err() {
+            progress.warn(format!(
+                "the partial database {staged} could not be dropped now; the next restore removes it. The live database {db} was not touched"
+            ));
+        }
+        return Err(e);
     }
 
     // From here on the live database changes; the steps are short and are not cancelled.
@@ -209,6 +208,9 @@ pub async fn restore(
     .await;
     match finish {
         Ok((health, written)) => {
+            // What is left beside the live database: the emptied staging database (MySQL moves
+            // tables out of it) and the previous content.
+            let _ = db_store.drop_db(&staged, &calm).await;
             let dropped = db_store.drop_db(&old, &calm).await;
             log(
                 "drop-old",
@@ -344,7 +346,6 @@ async fn stage(
     db_store: &dyn DatabaseStore,
     verified: &Verified,
     path: &Path,
-    db: &str,
     staged: &str,
     progress: &Progress,
     cancel: &Cancel,
@@ -394,7 +395,6 @@ async fn stage(
         got.tables.len(),
         got.total_rows()
     ));
-    let _ = db;
     Ok(())
 }
 
