@@ -5,9 +5,9 @@
 //! the tool into the archive and back, with bounded memory and no temporary copy.
 
 mod metadata;
+mod reader;
 #[cfg(test)]
 mod roundtrip_tests;
-mod reader;
 mod tarfmt;
 mod verify;
 mod writer;
@@ -65,4 +65,3 @@ mod tests {
         }
     }
 }
-

@@ -41,14 +41,23 @@ fn payload(n: usize) -> Vec<u8> {
 
 async fn write(dir: &Path, m: &Metadata, data: &[u8], part: usize) -> PathBuf {
     let path = dir.join("a.tar.gz");
-    let mut w = ArchiveWriter::create(&path, m).await.unwrap().with_part_size(part);
+    let mut w = ArchiveWriter::create(&path, m)
+        .await
+        .unwrap()
+        .with_part_size(part);
     w.add_bytes("secrets/key", b"k3y").await.unwrap();
     let long = format!("minio/bucket/{}/file with spaces é.bin", "d".repeat(120));
     w.add_bytes(&long, b"long name").await.unwrap();
     let mut src = data;
-    w.add_stream("db/n8n_db.sql", &mut src, &Progress::silent(), "dump", &Cancel::new())
-        .await
-        .unwrap();
+    w.add_stream(
+        "db/n8n_db.sql",
+        &mut src,
+        &Progress::silent(),
+        "dump",
+        &Cancel::new(),
+    )
+    .await
+    .unwrap();
     w.finish().await.unwrap();
     path
 }
@@ -63,10 +72,18 @@ async fn streams_split_into_parts_and_read_back_whole() {
     let data = payload(10_000);
     let path = write(dir.path(), &meta("n8n"), &data, 4096).await;
     let v = verify_path(&path).await.unwrap();
-    let parts: Vec<_> = v.manifest.entries.iter().filter(|e| is_part_of(&e.path, "db/n8n_db.sql")).collect();
+    let parts: Vec<_> = v
+        .manifest
+        .entries
+        .iter()
+        .filter(|e| is_part_of(&e.path, "db/n8n_db.sql"))
+        .collect();
     assert_eq!(parts.len(), 3);
     assert_eq!(v.manifest.bytes_under("db/n8n_db.sql"), 10_000);
-    assert_eq!(v.secrets.get("secrets/key").map(Vec::as_slice), Some(&b"k3y"[..]));
+    assert_eq!(
+        v.secrets.get("secrets/key").map(Vec::as_slice),
+        Some(&b"k3y"[..])
+    );
 
     let mut r = ArchiveReader::open(&path).await.unwrap();
     let mut back = Vec::new();
@@ -80,7 +97,9 @@ async fn streams_split_into_parts_and_read_back_whole() {
     assert_eq!(back, data);
     assert_eq!(names.first().map(String::as_str), Some(METADATA_ENTRY));
     assert_eq!(names.last().map(String::as_str), Some(MANIFEST_ENTRY));
-    assert!(names.iter().any(|n| n.len() > 100 && n.ends_with("file with spaces é.bin")));
+    assert!(names
+        .iter()
+        .any(|n| n.len() > 100 && n.ends_with("file with spaces é.bin")));
 }
 
 #[tokio::test]
@@ -120,7 +139,14 @@ async fn empty_stream_still_has_a_part() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), &meta("n8n"), b"", 4096).await;
     let v = verify_path(&path).await.unwrap();
-    assert_eq!(v.manifest.entries.iter().filter(|e| is_part_of(&e.path, "db/n8n_db.sql")).count(), 1);
+    assert_eq!(
+        v.manifest
+            .entries
+            .iter()
+            .filter(|e| is_part_of(&e.path, "db/n8n_db.sql"))
+            .count(),
+        1
+    );
 }
 
 fn refused_reason(r: crate::Result<Verified>) -> String {
@@ -172,7 +198,9 @@ async fn a_dropped_writer_leaves_no_file() {
     let path = dir.path().join("x.tar.gz");
     {
         let mut w = ArchiveWriter::create(&path, &meta("n8n")).await.unwrap();
-        w.add_bytes("db/n8n_db.sql.part-0001", b"partial").await.unwrap();
+        w.add_bytes("db/n8n_db.sql.part-0001", b"partial")
+            .await
+            .unwrap();
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     // An existing file is never overwritten.
@@ -187,5 +215,8 @@ async fn archive_is_private_to_its_owner() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), &meta("n8n"), b"data", 4096).await;
-    assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }

@@ -144,7 +144,6 @@ pub async fn restore(
         &*db_store,
         &verified,
         &req.archive,
-        db,
         &staged,
         progress,
         cancel,
