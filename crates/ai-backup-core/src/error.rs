@@ -23,7 +23,7 @@ pub enum Error {
     Tool {
         context: String,
         #[source]
-        source: ToolError,
+        source: Box<ToolError>,
     },
     #[error("Docker: {0}")]
     Docker(String),

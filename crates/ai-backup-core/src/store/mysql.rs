@@ -55,7 +55,7 @@ impl MysqlStore {
     fn err(&self, context: &str, source: crate::runner::ToolError) -> Error {
         Error::Tool {
             context: format!("MySQL {}: {context}", self.client.runner.location()),
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -36,7 +36,7 @@ impl PostgresStore {
     fn err(&self, context: &str, source: crate::runner::ToolError) -> Error {
         Error::Tool {
             context: format!("Postgres {}: {context}", self.client.runner.location()),
-            source,
+            source: Box::new(source),
         }
     }
 
