@@ -51,6 +51,9 @@ pub enum Command {
     Inspect { archive: PathBuf },
     /// List the modules: containers, database present, size.
     Modules,
+    /// Show exactly which database, buckets/prefixes and indices a backup or restore of the
+    /// module would touch.
+    Plan { module: String },
     /// Print the effective configuration (passwords redacted).
     Config,
 }

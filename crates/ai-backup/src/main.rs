@@ -271,12 +271,58 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                 },
             })
         }
+        Command::Plan { module } => engine::plan(config, module, progress, cancel)
+            .await
+            .map(|p| {
+                if cli.json {
+                    Output::json_line(&json!({"event": "plan", "plan": p}));
+                    return Done::Ok {
+                        path: None,
+                        text: String::new(),
+                    };
+                }
+                Done::Ok {
+                    path: None,
+                    text: describe_plan(&p),
+                }
+            }),
         Command::Config => Ok(Done::Ok {
             path: None,
             text: config.redacted(),
         }),
     };
     result.unwrap_or_else(Done::Failed)
+}
+
+fn describe_plan(p: &engine::Plan) -> String {
+    let mut s = format!(
+        "module {}\n  database  {} on {}{}\n",
+        p.module,
+        p.scope.database,
+        p.database_server,
+        if p.database_present { "" } else { " (missing)" }
+    );
+    for (bucket, prefix, n, bytes) in &p.object_counts {
+        let what = if prefix.is_empty() {
+            format!("bucket {bucket} (all of it)")
+        } else {
+            format!("bucket {bucket}, prefix {prefix}")
+        };
+        s += &format!("  objects   {what}: {n} objects, {bytes} bytes\n");
+    }
+    for (index, docs) in &p.index_counts {
+        s += &format!("  index     {index}: {docs} documents\n");
+    }
+    if !p.apps.is_empty() {
+        s += &format!(
+            "  apps      {} (stopped during a restore)\n",
+            p.apps.join(", ")
+        );
+    }
+    for sec in &p.secrets {
+        s += &format!("  secret    {sec}\n");
+    }
+    s.trim_end().to_string()
 }
 
 fn describe_archive(v: &archive::Verified) -> String {

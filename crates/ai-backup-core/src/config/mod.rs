@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::store::elasticsearch::EsConfig;
+use crate::store::s3::S3Config;
 
 /// The built-in AI-Server profile, as TOML.
 pub const DEFAULT_PROFILE: &str = include_str!("default-profile.toml");
@@ -24,6 +26,12 @@ pub struct Config {
     pub journal: JournalConfig,
     #[serde(default)]
     pub servers: BTreeMap<String, ServerConfig>,
+    /// S3-compatible object stores (MinIO in the AI-Server layout).
+    #[serde(default)]
+    pub object_stores: BTreeMap<String, S3Config>,
+    /// Elasticsearch (or OpenSearch) servers.
+    #[serde(default)]
+    pub search: BTreeMap<String, EsConfig>,
     #[serde(default)]
     pub modules: BTreeMap<String, ModuleConfig>,
 }
@@ -118,6 +126,54 @@ pub struct ModuleConfig {
     pub health: HealthConfig,
     #[serde(default)]
     pub secrets: Vec<SecretConfig>,
+    /// The module's buckets and prefixes in an object store.
+    #[serde(default)]
+    pub objects: Option<ObjectsConfig>,
+    /// The module's Elasticsearch indices.
+    #[serde(default)]
+    pub indices: Option<IndicesConfig>,
+}
+
+/// Which objects belong to a module: whole buckets (by name or wildcard pattern), prefixes
+/// inside shared buckets, and buckets named by the module's own tables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ObjectsConfig {
+    /// Key into `object-stores`.
+    pub store: String,
+    /// Bucket names or patterns (`*`, `?`) whose every object is the module's.
+    #[serde(default)]
+    pub buckets: Vec<String>,
+    /// Prefixes inside buckets shared with others.
+    #[serde(default)]
+    pub prefixes: Vec<BucketPrefix>,
+    /// SQL run on the module's database that returns more bucket names, one per row
+    /// (RAGFlow: one bucket per knowledge base, `SELECT id FROM knowledgebase`).
+    #[serde(default)]
+    pub buckets_from_sql: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BucketPrefix {
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// Which indices belong to a module.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct IndicesConfig {
+    /// Key into `search`.
+    pub store: String,
+    /// Index names or ES wildcard patterns (`ragflow_*`); hidden indices never match.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// SQL run on the module's database that returns more index names or patterns (Dify:
+    /// `vector_index_<dataset id>_node` per dataset).
+    #[serde(default)]
+    pub from_sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +273,22 @@ impl Config {
                     module.server
                 ));
             }
+            if let Some(o) = &module.objects {
+                if !self.object_stores.contains_key(&o.store) {
+                    return Err(format!(
+                        "module {name} names object store '{}', which is not in [object-stores]",
+                        o.store
+                    ));
+                }
+            }
+            if let Some(i) = &module.indices {
+                if !self.search.contains_key(&i.store) {
+                    return Err(format!(
+                        "module {name} names search server '{}', which is not in [search]",
+                        i.store
+                    ));
+                }
+            }
             if module.database.is_empty() || module.database.contains(['`', '"', '\0']) {
                 return Err(format!("module {name}: invalid database name"));
             }
@@ -244,6 +316,14 @@ impl Config {
         for server in copy.servers.values_mut() {
             if server.password.is_some() {
                 server.password = Some("<redacted>".into());
+            }
+        }
+        for store in copy.object_stores.values_mut() {
+            *store = store.redacted();
+        }
+        for es in copy.search.values_mut() {
+            if es.password.is_some() {
+                es.password = Some("<redacted>".into());
             }
         }
         toml::to_string_pretty(&copy).unwrap_or_default()

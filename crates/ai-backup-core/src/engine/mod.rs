@@ -3,10 +3,13 @@
 //! before use, live data replaced only by a step that can be undone.
 
 mod backup;
+mod plan;
 mod restore;
+pub mod scope;
 mod status;
 
 pub use backup::{backup, BackupOutcome, BackupRequest};
+pub use plan::{plan, Plan};
 pub use restore::{restore, RestoreOutcome, RestoreRequest};
 pub use status::{modules_status, ModuleStatus};
 

@@ -3,8 +3,10 @@
 //! place of the live one in a step that can be undone, so a restore never writes into the live
 //! database before the new content has loaded and checked out.
 
+pub mod elasticsearch;
 mod mysql;
 mod postgres;
+pub mod s3;
 mod sql;
 
 use async_trait::async_trait;
@@ -53,6 +55,8 @@ pub trait DatabaseStore: Send + Sync {
     async fn list(&self, prefix: &str, cancel: &Cancel) -> Result<Vec<String>>;
     async fn properties(&self, db: &str, cancel: &Cancel) -> Result<DbProps>;
     async fn stats(&self, db: &str, cancel: &Cancel) -> Result<DbStats>;
+    /// The first column of every row `sql` returns in `db` (discovery queries).
+    async fn column(&self, db: &str, sql: &str, cancel: &Cancel) -> Result<Vec<String>>;
     /// Stream a complete logical dump of `db` into `out`.
     async fn dump(&self, db: &str, out: Stdout<'_>, cancel: &Cancel) -> Result<()>;
     async fn create(&self, db: &str, props: &DbProps, cancel: &Cancel) -> Result<()>;

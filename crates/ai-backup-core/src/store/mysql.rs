@@ -390,6 +390,16 @@ impl DatabaseStore for MysqlStore {
         Ok(s)
     }
 
+    async fn column(&self, db: &str, sql: &str, cancel: &Cancel) -> Result<Vec<String>> {
+        let sql = format!("{};", sql.trim().trim_end_matches(';'));
+        Ok(self
+            .query(Some(db), &sql, cancel)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .collect())
+    }
+
     async fn dump(&self, db: &str, out: Stdout<'_>, cancel: &Cancel) -> Result<()> {
         let (_, dump) = self.tool_names(cancel).await?;
         let cmd = self.base(dump).args([

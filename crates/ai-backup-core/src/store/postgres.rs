@@ -219,6 +219,16 @@ impl DatabaseStore for PostgresStore {
         Ok(s)
     }
 
+    async fn column(&self, db: &str, sql: &str, cancel: &Cancel) -> Result<Vec<String>> {
+        let sql = format!("{};", sql.trim().trim_end_matches(';'));
+        Ok(self
+            .query(db, &sql, cancel)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .collect())
+    }
+
     async fn dump(&self, db: &str, out: Stdout<'_>, cancel: &Cancel) -> Result<()> {
         let cmd = self.command("pg_dump").args([
             "--format=plain",

@@ -1,0 +1,73 @@
+//! `ai-backup plan <module>`: what a backup would read and a restore would replace, resolved
+//! on the live servers, with sizes, so a user can check the scope before running either.
+
+use serde::Serialize;
+
+use super::scope::{self, Scope};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::progress::{Cancel, Progress};
+use crate::store;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub module: String,
+    pub database_server: String,
+    pub database_present: bool,
+    pub apps: Vec<String>,
+    pub secrets: Vec<String>,
+    pub scope: Scope,
+    /// (bucket, prefix, objects, bytes) for each entry of `scope.objects`.
+    pub object_counts: Vec<(String, String, u64, u64)>,
+    /// (index, documents).
+    pub index_counts: Vec<(String, u64)>,
+}
+
+/// Resolve the module's scope and count what is in it.
+pub async fn plan(
+    config: &Config,
+    module_id: &str,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<Plan> {
+    let (module, server) = config.module(module_id)?;
+    let docker = super::docker_for(&config.docker, module, server, progress).await?;
+    let db = store::open(server, docker.as_ref()).await?;
+    let clients = scope::clients(config, module, docker.as_ref()).await?;
+    let scope = scope::resolve(module, &*db, &clients, cancel).await?;
+    let mut object_counts = Vec::new();
+    if let Some(s3) = &clients.s3 {
+        for p in &scope.objects {
+            let list = s3
+                .list_objects(&p.bucket, &p.prefix, cancel)
+                .await
+                .map_err(|e| e.into_error(module_id))?;
+            object_counts.push((
+                p.bucket.clone(),
+                p.prefix.clone(),
+                list.len() as u64,
+                list.iter().map(|o| o.size).sum(),
+            ));
+        }
+    }
+    let mut index_counts = Vec::new();
+    if let Some(es) = &clients.es {
+        for i in &scope.indices {
+            index_counts.push((i.clone(), es.count(i, cancel).await.map_err(Error::from)?));
+        }
+    }
+    Ok(Plan {
+        module: module_id.into(),
+        database_server: db.describe(),
+        database_present: db.exists(&module.database, cancel).await?,
+        apps: module.apps.clone(),
+        secrets: module
+            .secrets
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.container))
+            .collect(),
+        scope,
+        object_counts,
+        index_counts,
+    })
+}
