@@ -33,6 +33,48 @@ pub struct Metadata {
     pub db: DbMeta,
     #[serde(default)]
     pub secrets: Vec<SecretMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<ObjectsMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indices: Option<IndicesMeta>,
+}
+
+/// The module's objects: which buckets/prefixes were in scope and what they held. Objects are
+/// stored as `minio/<bucket>/<key>`; their content type and metadata are in `index_entry`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectsMeta {
+    /// (bucket, prefix) pairs; an empty prefix means the whole bucket.
+    pub scope: Vec<(String, String)>,
+    /// Per bucket: objects and bytes.
+    pub buckets: BTreeMap<String, ObjectCount>,
+    pub index_entry: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectCount {
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// One object as listed in the objects index entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRecord {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    #[serde(default)]
+    pub meta: crate::store::s3::ObjectMeta,
+}
+
+/// The module's indices: per index its document count; the definition (settings, mappings,
+/// aliases) is in `es/<index>/definition.json`, the documents in `es/<index>/docs.ndjson`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IndicesMeta {
+    pub indices: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

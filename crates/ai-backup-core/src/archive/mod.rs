@@ -12,7 +12,10 @@ mod tarfmt;
 mod verify;
 mod writer;
 
-pub use metadata::{DbMeta, DbStats, Manifest, ManifestEntry, Metadata, SecretMeta, FORMAT_NAME};
+pub use metadata::{
+    DbMeta, DbStats, IndicesMeta, Manifest, ManifestEntry, Metadata, ObjectCount, ObjectRecord,
+    ObjectsMeta, SecretMeta, FORMAT_NAME,
+};
 pub use reader::ArchiveReader;
 pub use verify::{verify, Verified, SECRETS_DIR};
 pub use writer::ArchiveWriter;
@@ -21,6 +24,19 @@ pub use writer::ArchiveWriter;
 pub const FORMAT_VERSION: u32 = 1;
 pub const METADATA_ENTRY: &str = "metadata.json";
 pub const MANIFEST_ENTRY: &str = "manifest.json";
+/// Content type and metadata of every object, one JSON record per line.
+pub const OBJECT_INDEX_ENTRY: &str = "objects.ndjson";
+/// Object `key` of `bucket` is stored here.
+pub fn object_path(bucket: &str, key: &str) -> String {
+    format!("minio/{bucket}/{key}")
+}
+/// Where an index's definition and documents are stored.
+pub fn index_paths(index: &str) -> (String, String) {
+    (
+        format!("es/{index}/definition.json"),
+        format!("es/{index}/docs.ndjson"),
+    )
+}
 /// Largest part of a streamed entry (also the most memory a stream holds at once).
 pub const DEFAULT_PART_SIZE: usize = 32 << 20;
 

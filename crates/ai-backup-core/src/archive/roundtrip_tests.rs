@@ -31,6 +31,8 @@ fn meta(module: &str) -> Metadata {
             stats: DbStats::default(),
         },
         secrets: vec![],
+        objects: None,
+        indices: None,
     }
 }
 

@@ -16,7 +16,8 @@ use crate::progress::{Cancel, Progress};
 pub struct Verified {
     pub metadata: Metadata,
     pub manifest: Manifest,
-    /// Content of the `secrets/` entries, by entry path (small; never printed).
+    /// Content of the small entries kept in memory, by entry path: `secrets/` (never printed),
+    /// the objects index, the index definitions.
     pub secrets: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
@@ -75,8 +76,11 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
             );
             continue;
         }
-        let (sha, size) = if h.path.starts_with(SECRETS_DIR) {
-            let bytes = r.read_entry(1 << 20).await?;
+        let (sha, size) = if h.path.starts_with(SECRETS_DIR)
+            || h.path == super::OBJECT_INDEX_ENTRY
+            || h.path.ends_with("/definition.json")
+        {
+            let bytes = r.read_entry(META_LIMIT * 16).await?;
             let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
             let n = bytes.len() as u64;
             secrets.insert(h.path.clone(), bytes);

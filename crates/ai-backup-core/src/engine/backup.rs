@@ -160,6 +160,8 @@ async fn write_archive(
                 entry: format!("{}{name}", archive::SECRETS_DIR),
             })
             .collect(),
+        objects: None,
+        indices: None,
     };
     let mut writer = ArchiveWriter::create(target, &metadata).await?;
     for (name, f) in &found {
