@@ -9,8 +9,9 @@ wildcard-matches-nothing is 200 {} but a missing concrete index is 404, wildcard
 hidden (dot) indices skipped by `*`, `_bulk` answering 200 with per-item errors, 429/413,
 `index.max_result_window`, `hits.total` capped at 10,000 with relation "gte", point in time and
 scroll snapshots, refresh visibility, `_source` disabled/filtered, routing, aliases,
-dense_vector dims checks and the ES error shape.  It is NOT a search engine: queries are a
-small, exact subset and every index has the shard count it claims but lives in one dict.
+dense_vector dims checks, index blocks (`_block`, `index.blocks.*`), the clone API and the ES
+error shape.  It is NOT a search engine: queries are a small, exact subset and every index has
+the shard count it claims but lives in one dict.
 
 Usage: es_test_server.py [--host 0.0.0.0] [--port 9200] [--data-dir DIR]
        [--user NAME --password-file FILE] [--max-body-bytes N] [--reject-bulk-every N]
@@ -36,7 +37,8 @@ UNKNOWN_MSG = ("unknown setting [{}] please check that any required plugins are 
                "or check the breaking changes documentation for removed settings")
 UNKNOWN_PRIVATE = {"index.uuid", "index.history.uuid", "index.provided_name", "index.version.upgraded",
                    "index.resize.source.uuid", "index.resize.source.name",
-                   "index.shrink.source.uuid", "index.shrink.source.name"}
+                   "index.shrink.source.uuid", "index.shrink.source.name",
+                   "index.routing.allocation.initial_recovery._id"}
 PRIVATE = {"index.version.created", "index.version.compatibility"}
 STATIC_PREFIXES = ("index.number_of_shards", "index.codec", "index.analysis.", "index.sort.",
                    "index.routing_partition_size", "index.mode", "index.soft_deletes.")
@@ -169,6 +171,33 @@ def check_settings(flat, update=False, index_desc=None):
                 raise bad(f"Failed to parse value [{v}] for setting [{k}]")
         if k == "index.refresh_interval":
             parse_time(v)
+        if (k.startswith("index.blocks.") or k == "index.hidden") and v not in ("true", "false"):
+            raise bad(f"Failed to parse value [{v}] as only [true] or [false] are allowed.")
+
+
+# ---------------------------------------------------------------- index blocks
+# index.blocks.<name> -> (id, description, HTTP status, levels), as ES's ClusterBlocks of the API blocks
+BLOCKS = {
+    "read_only": (5, "index read-only (api)", 403, {"write", "metadata_write"}),
+    "read": (7, "index read (api)", 403, {"read"}),
+    "write": (8, "index write (api)", 403, {"write"}),
+    "metadata": (9, "index metadata (api)", 403, {"metadata_read", "metadata_write"}),
+    "read_only_allow_delete": (12, "disk usage exceeded flood-stage watermark, index has read-only-allow-delete block",
+                               429, {"write", "metadata_write"}),
+}
+STATUS_NAMES = {403: "FORBIDDEN", 429: "TOO_MANY_REQUESTS"}
+
+
+def block_error(blocked):
+    """cluster_block_exception for {index: [block names]}; its status is the highest of the blocks'."""
+    reason = "".join(f"index [{n}] blocked by: [" + ", ".join(
+        f"{STATUS_NAMES[BLOCKS[b][2]]}/{BLOCKS[b][0]}/{BLOCKS[b][1]}" for b in bs) + "];" for n, bs in blocked.items())
+    return EsError(max(BLOCKS[b][2] for bs in blocked.values() for b in bs), "cluster_block_exception", reason)
+
+
+def refuse_destructive(expr):  # action.destructive_requires_name, true by default in ES 8
+    if any(p in ("_all", "*") or "*" in p or "?" in p for p in expr.split(",")):
+        raise bad("Wildcard expressions or all indices are not allowed")
 
 
 def check_mapping(mappings):
@@ -560,14 +589,51 @@ class Store:
         self.create_index(name, {})  # auto-create on first write, as action.auto_create_index=true
         return name, None
 
-    # ----- indices
-    def create_index(self, name, body):
+    # ----- blocks
+    def blocks_of(self, name, level, release=False):
+        st = self.indices[name]["settings"]
+        return [b for b, (_, _, _, levels) in sorted(BLOCKS.items(), key=lambda x: x[1][0])
+                if level in levels and st.get(f"index.blocks.{b}") == "true"
+                and not (release and b == "read_only_allow_delete")]
+
+    def check_blocks(self, names, level, release=False):
+        """403 (429) cluster_block_exception when one of `names` has a block of `level` ("write", "read",
+        "metadata_write", "metadata_read"); `release`: deleting the index, which read_only_allow_delete allows."""
+        blocked = {n: bs for n in names if (bs := self.blocks_of(n, level, release))}
+        if blocked:
+            raise block_error(blocked)
+
+    def check_write_indices(self, staged):
+        """{index: aliases} about to be applied -> 500 when an alias gets two write indices, as ES's metadata check."""
+        writers = {}
+        for n, aliases in staged.items():
+            for a, spec in aliases.items():
+                if spec.get("is_write_index") is True:
+                    writers.setdefault(a, []).append(n)
+        for a, ns in sorted(writers.items()):
+            if len(ns) > 1:
+                raise EsError(500, "illegal_state_exception", f"alias [{a}] has more than one write index [{','.join(sorted(ns))}]")
+
+    def new_aliases(self, name, spec):
+        aliases = {a: normalize_alias(v) for a, v in (spec or {}).items()}
+        for a in aliases:
+            if a in self.indices or a == name:
+                raise EsError(400, "invalid_alias_name_exception", f"Invalid alias name [{a}]: an index or data stream exists with the same name as the alias",
+                              index=name, index_uuid="_na_")
+        self.check_write_indices({**{n: ix["aliases"] for n, ix in self.indices.items()}, name: aliases})
+        return aliases
+
+    def check_new_name(self, name):
         validate_index_name(name)
         if name in self.indices:
             u = self.indices[name]["settings"]["index.uuid"]
             raise EsError(400, "resource_already_exists_exception", f"index [{name}/{u}] already exists", index_uuid=u, index=name)
         if any(name in ix["aliases"] for ix in self.indices.values()):
             raise EsError(400, "invalid_index_name_exception", f"Invalid index name [{name}], already exists as alias", index_uuid="_na_", index=name)
+
+    # ----- indices
+    def create_index(self, name, body):
+        self.check_new_name(name)
         for key in body:
             if key not in ("settings", "mappings", "aliases"):
                 raise EsError(400, "parse_exception", f"unknown key [{key}] for create index")
@@ -575,13 +641,51 @@ class Store:
         check_settings(flat)
         mappings = body.get("mappings") or {}
         check_mapping(mappings)
-        aliases = {a: normalize_alias(v) for a, v in (body.get("aliases") or {}).items()}
+        aliases = self.new_aliases(name, body.get("aliases"))
         settings = {"index.number_of_shards": "1", "index.number_of_replicas": "1",
                     "index.routing.allocation.include._tier_preference": "data_content",
                     "index.creation_date": str(int(time.time() * 1000)), **flat,
                     "index.uuid": new_id(), "index.provided_name": name, "index.version.created": self.cfg.version_created}
         self.indices[name] = {"settings": {k: v for k, v in settings.items() if v is not None}, "mappings": mappings,
                               "aliases": aliases, "docs": {}, "seq_no": -1, "searchable": {}, "pending_since": None}
+        self.dirty = True
+
+    def clone_index(self, source, target, body):
+        """POST /<source>/_clone/<target>, in the order ES checks: body, source, shard count, target name,
+        private settings, write block, aliases. The target shares the source's documents (ES hard-links the
+        segments after a flush), all searchable at once, with their _id, _routing, _version and _seq_no."""
+        for key in body:
+            if key not in ("settings", "aliases", "max_primary_shard_size"):
+                raise bad(f"[1:2] [resize_request] unknown field [{key}]", "x_content_parse_exception")
+        if source not in self.indices:
+            raise not_found(source)
+        src = self.indices[source]
+        req = normalize_settings(body.get("settings"))
+        if "index.routing_partition_size" in req:
+            raise bad("cannot provide a routing partition size value when resizing an index")
+        shards = src["settings"]["index.number_of_shards"]
+        if req.get("index.number_of_shards") not in (None, shards):
+            raise bad(f"the number of target shards ({req['index.number_of_shards']}) must be the same as the number of source shards ({shards})")
+        self.check_new_name(target)
+        check_settings(req)
+        if not self.blocks_of(source, "write"):
+            raise EsError(500, "illegal_state_exception", f"index {source} must be read-only to resize index. use \"index.blocks.write=true\"")
+        aliases = self.new_aliases(target, body.get("aliases"))
+        # as MetadataCreateIndexService: the request's settings, the node's default replicas, a new uuid and
+        # creation date, then every source setting the request did not set (null counts as set)
+        settings = {**req, "index.number_of_shards": shards}
+        settings.setdefault("index.number_of_replicas", "1")
+        settings.setdefault("index.creation_date", str(int(time.time() * 1000)))
+        settings.update({"index.provided_name": target, "index.uuid": new_id(), "index.routing.allocation.initial_recovery._id": None})
+        for k, v in src["settings"].items():
+            settings.setdefault(k, v)
+        settings.update({"index.version.created": src["settings"]["index.version.created"],
+                         "index.routing_partition_size": src["settings"].get("index.routing_partition_size", "1"),
+                         "index.resize.source.name": source, "index.resize.source.uuid": src["settings"]["index.uuid"]})
+        settings = {k: v for k, v in settings.items() if v is not None or k == "index.routing.allocation.initial_recovery._id"}
+        self.indices[target] = {"settings": settings, "mappings": json.loads(json.dumps(src["mappings"])),
+                                "aliases": aliases, "docs": dict(src["docs"]), "seq_no": src["seq_no"],
+                                "searchable": dict(src["docs"]), "pending_since": None}
         self.dirty = True
 
     def index_view(self, name, flat=False):
@@ -614,6 +718,7 @@ class Store:
         if op == "delete" and target not in self.indices and not any(target in ix["aliases"] for ix in self.indices.values()):
             raise not_found(target)  # deletes never auto-create the index
         name, alias_routing = self.write_index(target)
+        self.check_blocks([name], "write")
         ix = self.indices[name]
         u = ix["settings"]["index.uuid"]
         routing = alias_routing if routing is None else str(routing)
@@ -687,6 +792,7 @@ class Store:
             names, entries = ctx["names"], ctx["entries"]
         else:
             names = self.resolve(target, params)
+            self.check_blocks(names, "read")
             entries = self.snapshot(names)
         from_ = int(params.get("from", body.get("from", 0)))
         size = int(params.get("size", body.get("size", 10)))
@@ -774,6 +880,7 @@ class Store:
         if "keep_alive" not in params:
             raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: [keep_alive] is not specified;")
         names = self.resolve(target, params)
+        self.check_blocks(names, "read")
         pid = base64.urlsafe_b64encode(os.urandom(48)).decode()
         ka = parse_time(params["keep_alive"])
         self.pits[pid] = {"names": names, "entries": self.snapshot(names), "keep_alive": ka, "expires": time.monotonic() + ka}
@@ -913,14 +1020,18 @@ def refresh(s, r):
 
 @route("GET", "(?:" + IDX + ")?/_mapping")
 def get_mapping(s, r):
-    return 200, {n: {"mappings": s.indices[n]["mappings"]} for n in s.resolve(r.groups.get("index"), r.params)}
+    names = s.resolve(r.groups.get("index"), r.params)
+    s.check_blocks(names, "metadata_read")
+    return 200, {n: {"mappings": s.indices[n]["mappings"]} for n in names}
 
 
 @route("PUT POST", IDX + "/_mapping")
 def put_mapping(s, r):
     body = r.json() or {}
     check_mapping(body)
-    for n in s.resolve(r.groups["index"], r.params):
+    names = s.resolve(r.groups["index"], r.params)
+    s.check_blocks(names, "metadata_write")
+    for n in names:
         m = s.indices[n]["mappings"]
         merged = merge_properties(dict(m.get("properties", {})), body.get("properties", {}))
         m.update({k: v for k, v in body.items() if k != "properties"})
@@ -933,7 +1044,9 @@ def put_mapping(s, r):
 @route("GET", "(?:" + IDX + ")?/_settings")
 def get_settings(s, r):
     flat = r.params.get("flat_settings") == "true"
-    return 200, {n: {"settings": s.index_view(n, flat)["settings"]} for n in s.resolve(r.groups.get("index"), r.params)}
+    names = s.resolve(r.groups.get("index"), r.params)
+    s.check_blocks(names, "metadata_read")
+    return 200, {n: {"settings": s.index_view(n, flat)["settings"]} for n in names}
 
 
 @route("PUT", "(?:" + IDX + ")?/_settings")
@@ -942,7 +1055,13 @@ def put_settings(s, r):
     if set(body) == {"settings"}:
         body = body["settings"]
     flat = normalize_settings(body)
-    for n in s.resolve(r.groups.get("index"), r.params):
+    names = s.resolve(r.groups.get("index"), r.params)
+    # as TransportUpdateSettingsAction.checkBlock (operator precedence included): changes of these blocks
+    # pass metadata blocks, so that an index can be unblocked
+    if not ((len(flat) == 1 and "index.blocks.metadata" in flat) or "index.blocks.read_only" in flat
+            or "index.blocks.read_only_allow_delete" in flat):
+        s.check_blocks(names, "metadata_write")
+    for n in names:
         st = s.indices[n]["settings"]
         check_settings(flat, update=True, index_desc=f"{n}/{st['index.uuid']}")
         for k, v in flat.items():
@@ -986,6 +1105,7 @@ def update_aliases(s, r):
         (kind, spec), = action.items()
         exprs = spec.get("indices") or [spec.get("index")]
         names = [n for e in exprs for n in s.resolve(e, {"expand_wildcards": "all"})]
+        s.check_blocks(names, "metadata_write")
         aliases = spec.get("aliases") or [spec.get("alias")]
         aliases = [aliases] if isinstance(aliases, str) else aliases
         if kind == "add":
@@ -1005,6 +1125,7 @@ def update_aliases(s, r):
             drop += names
         else:
             raise bad(f"[aliases] unknown field [{kind}]", "x_content_parse_exception")
+    s.check_write_indices({n: al for n, al in staged.items() if n not in drop})
     for n, al in staged.items():
         s.indices[n]["aliases"] = al
     for n in drop:
@@ -1040,6 +1161,7 @@ def doc(s, r):
     names = s.resolve(r.groups["index"], r.params)
     if len(names) != 1:
         raise bad(f"alias [{r.groups['index']}] has more than one index associated with it, can't execute a single index op")
+    s.check_blocks(names, "read")
     ix, doc_id = s.indices[names[0]], r.groups["id"]
     if (ix["mappings"].get("_routing") or {}).get("required") in (True, "true") and "routing" not in r.params:
         raise EsError(400, "routing_missing_exception", f"routing is required for [{names[0]}]/[{doc_id}]", index_uuid=ix["settings"]["index.uuid"], index=names[0])
@@ -1166,8 +1288,35 @@ def count(s, r):
     body = r.json() or {}
     pred = compile_query(body.get("query") or {"match_all": {}})
     names = s.resolve(r.groups.get("index"), r.params)
+    s.check_blocks(names, "read")
     n = sum(1 for (_, i, rec) in s.snapshot(names) if pred(i, rec.get("_full", rec["_source"]) or {}))
     return 200, {"count": n, "_shards": s.shards(names)}
+
+
+@route("PUT", IDX + "/_block/(?P<block>[^/]+)")
+def add_block(s, r):
+    """PUT /<index>/_block/<write|read_only|read|metadata|read_only_allow_delete>: sets index.blocks.<block>;
+    remove it with PUT /<index>/_settings {"index.blocks.<block>": false or null}."""
+    block = r.groups["block"]
+    if block not in BLOCKS:
+        raise bad(f"No block found with name [{block}]")
+    refuse_destructive(r.groups["index"])
+    names = s.resolve(r.groups["index"], r.params)
+    if "metadata_write" not in BLOCKS[block][3]:
+        s.check_blocks(names, "metadata_write")
+    todo = [n for n in names if s.indices[n]["settings"].get(f"index.blocks.{block}") != "true"]
+    if not todo:  # nothing changed (or nothing matched): ES answers without waiting for the shards
+        return 200, {"acknowledged": True, "shards_acknowledged": False, "indices": []}
+    for n in todo:
+        s.indices[n]["settings"][f"index.blocks.{block}"] = "true"
+    s.dirty = True
+    return 200, {"acknowledged": True, "shards_acknowledged": True, "indices": [{"name": n, "blocked": True} for n in todo]}
+
+
+@route("PUT POST", IDX + "/_clone/(?P<target>[^/]+)")
+def clone(s, r):
+    s.clone_index(r.groups["index"], r.groups["target"], r.json() or {})
+    return 200, {"acknowledged": True, "shards_acknowledged": True, "index": r.groups["target"]}
 
 
 # generic /<index> routes come last: /_search, /_bulk, ... are matched first
@@ -1176,6 +1325,7 @@ def get_index(s, r):
     names = s.resolve(r.groups["index"], r.params)
     if r.method == "HEAD":
         return (200 if names else 404), None
+    s.check_blocks(names, "metadata_read")
     flat = r.params.get("flat_settings") == "true"
     return 200, {n: s.index_view(n, flat) for n in names}
 
@@ -1193,8 +1343,7 @@ def put_index(s, r):
 @route("DELETE", IDX)
 def delete_index(s, r):
     parts = r.groups["index"].split(",")
-    if any(p in ("_all", "*") or "*" in p or "?" in p for p in parts):
-        raise bad("Wildcard expressions or all indices are not allowed")
+    refuse_destructive(r.groups["index"])
     names = []
     for p in parts:
         if p in s.indices:
@@ -1203,6 +1352,7 @@ def delete_index(s, r):
             raise bad(f"The provided expression [{p}] matches an alias, specify the corresponding concrete indices instead.")
         elif r.params.get("ignore_unavailable") != "true":
             raise not_found(p)
+    s.check_blocks(names, "metadata_write", release=True)
     for n in names:
         del s.indices[n]
     s.dirty = True

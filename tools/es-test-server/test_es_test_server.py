@@ -355,6 +355,236 @@ class AliasTests(EsCase):
         self.es.ok("POST", "/_aliases", {"actions": [{"remove": {"index": "al_2", "alias": "al_read"}}]})
         self.assertEqual(list(self.es.ok("GET", "/_alias/al_read")), ["al_1"])
         self.assertError(self.es.call("POST", "/_aliases", {"actions": [{"remove": {"index": "al_2", "alias": "al_read"}}]}), 404, "aliases_not_found_exception")
+        self.assertError(self.es.call("POST", "/_aliases", {"actions": [{"add": {"index": "al_2", "alias": "al_write", "is_write_index": True}}]}),
+                         500, "illegal_state_exception", "alias [al_write] has more than one write index [al_1,al_2]")
+        self.assertError(self.es.call("PUT", "/al_3", {"aliases": {"al_write": {"is_write_index": True}}}), 500, "illegal_state_exception")
+        self.assertEqual(self.es.call("HEAD", "/al_3")[0], 404)
+        self.assertError(self.es.call("PUT", "/al_4", {"aliases": {"al_1": {}}}), 400, "invalid_alias_name_exception")
+
+
+class BlockTests(EsCase):
+    WRITE_BLOCKED = "index [{}] blocked by: [FORBIDDEN/8/index write (api)];"
+
+    def test_write_block(self):
+        self.es.ok("PUT", "/blk_w", {"settings": {"number_of_replicas": 0}})
+        self.es.ok("PUT", "/blk_w/_doc/1?refresh=true", {"a": 1})
+        self.assertEqual(self.es.ok("PUT", "/blk_w/_block/write"),
+                         {"acknowledged": True, "shards_acknowledged": True, "indices": [{"name": "blk_w", "blocked": True}]})
+        # already blocked: nothing to do, and ES says so
+        self.assertEqual(self.es.ok("PUT", "/blk_w/_block/write"), {"acknowledged": True, "shards_acknowledged": False, "indices": []})
+        self.assertEqual(self.es.ok("GET", "/blk_w/_settings")["blk_w"]["settings"]["index"]["blocks"], {"write": "true"})
+        msg = self.WRITE_BLOCKED.format("blk_w")
+        for method, path, body in [("PUT", "/blk_w/_doc/2", {"a": 2}), ("POST", "/blk_w/_doc", {"a": 2}),
+                                   ("PUT", "/blk_w/_create/3", {"a": 3}), ("DELETE", "/blk_w/_doc/1", None)]:
+            with self.subTest(method=method, path=path):
+                err = self.es.call(method, path, body)
+                self.assertError(err, 403, "cluster_block_exception", msg)
+                self.assertEqual(err[1]["error"]["reason"], msg)
+        code, out, _ = self.es.call("POST", "/_bulk?refresh=true", ndjson=[
+            {"index": {"_index": "blk_w", "_id": "5"}}, {"a": 5}, {"index": {"_index": "blk_other", "_id": "5"}}, {"a": 5},
+            {"delete": {"_index": "blk_w", "_id": "1"}}, {"update": {"_index": "blk_w", "_id": "1"}}, {"doc": {"a": 9}}])
+        self.assertEqual(code, 200)
+        self.assertTrue(out["errors"])
+        items = [next(iter(i.values())) for i in out["items"]]
+        self.assertEqual([i["status"] for i in items], [403, 201, 403, 403])
+        self.assertEqual(items[0]["error"], {"type": "cluster_block_exception", "reason": msg})
+        self.assertEqual((items[0]["_index"], items[0]["_id"]), ("blk_w", "5"))
+        # reads, refresh and metadata changes still work; the documents are untouched
+        self.es.ok("POST", "/blk_w/_refresh")
+        self.assertEqual(self.es.ok("GET", "/blk_w/_count")["count"], 1)
+        self.assertEqual(self.es.ok("GET", "/blk_w/_doc/1")["_source"], {"a": 1})
+        self.es.ok("PUT", "/blk_w/_settings", {"index": {"refresh_interval": "2s"}})
+        self.es.ok("PUT", "/blk_w/_mapping", {"properties": {"k": {"type": "keyword"}}})
+        # false unblocks and stays visible as "false"; null removes the setting
+        self.es.ok("PUT", "/blk_w/_settings", {"index.blocks.write": False})
+        self.assertEqual(self.es.ok("GET", "/blk_w/_settings")["blk_w"]["settings"]["index"]["blocks"], {"write": "false"})
+        self.es.ok("PUT", "/blk_w/_doc/2", {"a": 2}, expect=201)
+        self.es.ok("PUT", "/blk_w/_block/write")
+        self.es.ok("PUT", "/blk_w/_settings", {"settings": {"index": {"blocks": {"write": None}}}})
+        self.assertNotIn("blocks", self.es.ok("GET", "/blk_w/_settings")["blk_w"]["settings"]["index"])
+        self.es.ok("PUT", "/blk_w/_doc/3", {"a": 3}, expect=201)
+        # a write block does not stop deleting the index
+        self.es.ok("PUT", "/blk_w/_block/write")
+        self.es.ok("DELETE", "/blk_w")
+
+    def test_block_api_errors(self):
+        self.es.ok("PUT", "/blk_e")
+        for pattern in ("blk_*", "_all", "*"):
+            self.assertError(self.es.call("PUT", f"/{pattern}/_block/write"), 400, "illegal_argument_exception",
+                             "Wildcard expressions or all indices are not allowed")
+        self.assertError(self.es.call("PUT", "/blk_missing/_block/write"), 404, "index_not_found_exception")
+        self.assertError(self.es.call("PUT", "/blk_e/_block/bogus"), 400, "illegal_argument_exception", "No block found with name [bogus]")
+        self.assertEqual(self.es.call("POST", "/blk_e/_block/write")[0], 405)
+        self.assertError(self.es.call("PUT", "/blk_e/_settings", {"index.blocks.write": "yes"}), 400, "illegal_argument_exception",
+                         "Failed to parse value [yes] as only [true] or [false] are allowed.")
+        self.assertNotIn("blocks", self.es.ok("GET", "/blk_e/_settings")["blk_e"]["settings"]["index"])
+
+    def test_read_only_and_other_blocks(self):
+        self.es.ok("PUT", "/blk_ro")
+        self.es.ok("PUT", "/blk_ro/_doc/1?refresh=true", {"a": 1})
+        self.assertEqual(self.es.ok("PUT", "/blk_ro/_block/read_only")["indices"], [{"name": "blk_ro", "blocked": True}])
+        ro = "index [blk_ro] blocked by: [FORBIDDEN/5/index read-only (api)];"
+        self.assertError(self.es.call("PUT", "/blk_ro/_doc/2", {"a": 2}), 403, "cluster_block_exception", ro)
+        self.assertError(self.es.call("PUT", "/blk_ro/_mapping", {"properties": {"k": {"type": "keyword"}}}), 403, "cluster_block_exception", ro)
+        self.assertError(self.es.call("PUT", "/blk_ro/_settings", {"index.number_of_replicas": 0}), 403, "cluster_block_exception", ro)
+        self.assertError(self.es.call("PUT", "/blk_ro/_block/write"), 403, "cluster_block_exception", ro)
+        self.assertError(self.es.call("POST", "/_aliases", {"actions": [{"add": {"index": "blk_ro", "alias": "blk_ro_a"}}]}),
+                         403, "cluster_block_exception", ro)
+        self.assertError(self.es.call("DELETE", "/blk_ro"), 403, "cluster_block_exception", ro)
+        self.assertEqual(self.es.ok("GET", "/blk_ro/_count")["count"], 1)
+        self.es.ok("PUT", "/blk_ro/_settings", {"index.blocks.read_only": False})
+        self.es.ok("PUT", "/blk_ro/_doc/2", {"a": 2}, expect=201)
+        # read_only_allow_delete (set by ES at the disk flood stage): 429, and the index may be deleted
+        self.es.ok("PUT", "/blk_ro/_settings", {"index.blocks.read_only_allow_delete": True})
+        self.assertError(self.es.call("PUT", "/blk_ro/_doc/3", {"a": 3}), 429, "cluster_block_exception",
+                         "index [blk_ro] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];")
+        self.es.ok("DELETE", "/blk_ro")
+        # read blocks searches, counts and GETs; metadata blocks reading the definition
+        self.es.ok("PUT", "/blk_rd/_doc/1?refresh=true", {"a": 1})
+        self.es.ok("PUT", "/blk_rd/_block/read")
+        rd = "index [blk_rd] blocked by: [FORBIDDEN/7/index read (api)];"
+        for method, path in [("GET", "/blk_rd/_search"), ("GET", "/blk_rd/_count"), ("GET", "/blk_rd/_doc/1"),
+                             ("POST", "/blk_rd/_pit?keep_alive=1m")]:
+            self.assertError(self.es.call(method, path), 403, "cluster_block_exception", rd)
+        self.es.ok("PUT", "/blk_rd/_doc/2", {"a": 2}, expect=201)
+        self.es.ok("PUT", "/blk_rd/_block/metadata")
+        md = "index [blk_rd] blocked by: [FORBIDDEN/9/index metadata (api)];"
+        self.assertEqual(self.es.call("GET", "/blk_rd")[1]["error"]["reason"], md)
+        self.assertError(self.es.call("GET", "/blk_rd/_mapping"), 403, "cluster_block_exception", md)
+        self.assertError(self.es.call("GET", "/blk_rd/_count"), 403, "cluster_block_exception", rd)
+        self.assertError(self.es.call("PUT", "/blk_rd/_settings", {"index.number_of_replicas": 0, "index.blocks.metadata": False}),
+                         403, "cluster_block_exception", "FORBIDDEN/9/index metadata (api)")
+        self.es.ok("PUT", "/blk_rd/_settings", {"index.blocks.metadata": False})
+        self.es.ok("PUT", "/blk_rd/_settings", {"index.blocks.read": None})
+        self.assertEqual(self.es.ok("GET", "/blk_rd/_count")["count"], 1)
+        # several blocks: all named, in id order; the status is the highest
+        self.es.ok("PUT", "/blk_rd/_block/write")
+        self.es.ok("PUT", "/blk_rd/_settings", {"index.blocks.read_only_allow_delete": True})
+        self.assertError(self.es.call("PUT", "/blk_rd/_doc/3", {"a": 3}), 429, "cluster_block_exception",
+                         "index [blk_rd] blocked by: [FORBIDDEN/8/index write (api), TOO_MANY_REQUESTS/12/")
+
+    def test_blocks_survive_restart(self):
+        with tempfile.TemporaryDirectory() as d:
+            srv = Server("--data-dir", d)
+            srv.ok("PUT", "/keepblk/_doc/1", {"a": 1})
+            srv.ok("PUT", "/keepblk/_block/write")
+            srv.stop()
+            srv = Server("--data-dir", d)
+            try:
+                self.assertEqual(srv.call("PUT", "/keepblk/_doc/2", {"a": 2})[0], 403)
+            finally:
+                srv.stop()
+
+
+class CloneTests(EsCase):
+    SOURCE = {"settings": {"number_of_shards": 2, "number_of_replicas": 0, "refresh_interval": "-1",
+                           "analysis": {"analyzer": {"my": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]}}}},
+              "mappings": {"_routing": {"required": False},
+                           "properties": {"vec": {"type": "dense_vector", "dims": 3, "index": True, "similarity": "cosine"},
+                                          "t": {"type": "text", "analyzer": "my"}}}}
+
+    def make_source(self, name, n=50):
+        self.es.ok("PUT", f"/{name}", {**self.SOURCE, "aliases": {f"{name}_alias": {}, f"{name}_write": {"is_write_index": True}}})
+        ops = []
+        for i in range(n):
+            meta = {"_index": name, "_id": f"d{i}"}
+            if i % 3 == 0:
+                meta["routing"] = f"r{i % 4}"
+            ops += [{"index": meta}, {"t": f"doc {i}", "vec": [i, 1, 2]}]
+        self.assertFalse(self.es.ok("POST", "/_bulk", ndjson=ops)["errors"])
+        self.es.ok("POST", f"/{name}/_refresh")
+        self.es.ok("PUT", f"/{name}/_doc/late?routing=rl", {"t": "not refreshed", "vec": [1, 1, 1]})  # refresh_interval -1
+        self.es.ok("PUT", f"/{name}/_doc/d1", {"t": "updated", "vec": [9, 9, 9]})  # version 2
+
+    def test_clone_needs_a_write_block(self):
+        self.make_source("cl_a", 5)
+        err = self.es.call("POST", "/cl_a/_clone/cl_a_copy")
+        self.assertError(err, 500, "illegal_state_exception", 'index cl_a must be read-only to resize index. use "index.blocks.write=true"')
+        self.assertEqual(self.es.call("HEAD", "/cl_a_copy")[0], 404)
+        self.es.ok("PUT", "/cl_a/_block/read_only")  # any write-level block will do
+        self.es.ok("PUT", "/cl_a/_clone/cl_a_copy")
+        self.assertEqual(self.es.ok("GET", "/cl_a_copy/_settings")["cl_a_copy"]["settings"]["index"]["blocks"], {"read_only": "true"})
+
+    def test_clone_copies_everything(self):
+        self.make_source("cl_src", 50)
+        self.es.ok("PUT", "/cl_src/_block/write")
+        before = self.es.ok("GET", "/cl_src?flat_settings=true")["cl_src"]
+        out = self.es.ok("POST", "/cl_src/_clone/cl_dst", {"settings": {"index.blocks.write": None}, "aliases": {"cl_dst_alias": {}}})
+        self.assertEqual(out, {"acknowledged": True, "shards_acknowledged": True, "index": "cl_dst"})
+        self.assertEqual(self.es.ok("GET", "/cl_src?flat_settings=true")["cl_src"], before)  # the source is unchanged
+        got = self.es.ok("GET", "/cl_dst?flat_settings=true")["cl_dst"]
+        self.assertEqual(got["mappings"], before["mappings"])
+        self.assertEqual(got["aliases"], {"cl_dst_alias": {}})  # only the aliases of the request
+        st, src_st = got["settings"], before["settings"]
+        # what ES sets on a resized index
+        self.assertEqual(st["index.resize.source.name"], "cl_src")
+        self.assertEqual(st["index.resize.source.uuid"], src_st["index.uuid"])
+        self.assertIsNone(st["index.routing.allocation.initial_recovery._id"])
+        self.assertEqual(st["index.routing_partition_size"], "1")
+        self.assertEqual(st["index.provided_name"], "cl_dst")
+        self.assertNotEqual(st["index.uuid"], src_st["index.uuid"])
+        self.assertEqual(st["index.version.created"], src_st["index.version.created"])
+        self.assertEqual(st["index.number_of_replicas"], "1")  # not copied: the node default
+        self.assertNotIn("index.blocks.write", st)
+        own = {"index.uuid", "index.creation_date", "index.provided_name", "index.resize.source.name", "index.resize.source.uuid",
+               "index.routing.allocation.initial_recovery._id", "index.routing_partition_size", "index.number_of_replicas", "index.blocks.write"}
+        self.assertEqual({k: v for k, v in st.items() if k not in own}, {k: v for k, v in src_st.items() if k not in own})
+        # every document, refreshed or not, searchable at once, with _routing, _version and _seq_no
+        self.assertEqual(self.es.ok("GET", "/cl_src/_count")["count"], 50)
+        self.assertEqual(self.es.ok("GET", "/cl_dst/_count")["count"], 51)
+        for doc_id, q in [("late", "?routing=rl"), ("d1", ""), ("d3", "?routing=r3")]:
+            a, b = (self.es.ok("GET", f"/{n}/_doc/{doc_id}{q}") for n in ("cl_src", "cl_dst"))
+            self.assertEqual({**a, "_index": "cl_dst"}, b)
+        self.assertEqual(self.es.ok("GET", "/cl_dst/_doc/d1")["_version"], 2)
+        hits = self.es.ok("POST", "/cl_dst/_search", {"size": 100, "query": {"ids": {"values": ["d3", "late"]}}})["hits"]["hits"]
+        self.assertEqual(sorted((h["_id"], h["_routing"]) for h in hits), [("d3", "r3"), ("late", "rl")])
+        # the copy is independent and writable; the source stays blocked
+        self.es.ok("PUT", "/cl_dst/_doc/new?refresh=true", {"t": "x", "vec": [1, 2, 3]}, expect=201)
+        self.es.ok("PUT", "/cl_dst/_mapping", {"properties": {"extra": {"type": "keyword"}}})
+        self.es.ok("DELETE", "/cl_dst/_doc/d0?refresh=true")
+        self.assertNotIn("extra", self.es.ok("GET", "/cl_src/_mapping")["cl_src"]["mappings"]["properties"])
+        self.assertTrue(self.es.ok("GET", "/cl_src/_doc/d0")["found"])
+        self.assertEqual(self.es.call("PUT", "/cl_src/_doc/x", {"t": "x"})[0], 403)
+
+    def test_clone_keeps_the_write_block_unless_told(self):
+        self.make_source("cl_k", 3)
+        self.es.ok("PUT", "/cl_k/_block/write")
+        self.es.ok("POST", "/cl_k/_clone/cl_k2", {"settings": {"index.number_of_replicas": 0}})
+        st = self.es.ok("GET", "/cl_k2/_settings")["cl_k2"]["settings"]["index"]
+        self.assertEqual((st["blocks"]["write"], st["number_of_replicas"]), ("true", "0"))
+        self.assertError(self.es.call("PUT", "/cl_k2/_doc/x", {"t": "x"}), 403, "cluster_block_exception", self.WRITE_BLOCKED("cl_k2"))
+
+    @staticmethod
+    def WRITE_BLOCKED(name):
+        return BlockTests.WRITE_BLOCKED.format(name)
+
+    def test_clone_errors_change_nothing(self):
+        self.make_source("cl_e", 3)
+        self.es.ok("PUT", "/cl_e/_block/write")
+        self.es.ok("PUT", "/cl_taken", {"aliases": {"cl_taken_alias": {}}})
+        self.es.ok("PUT", "/cl_taken/_doc/1?refresh=true", {"a": 1})
+        taken = self.es.ok("GET", "/cl_taken")
+        err = self.es.call("POST", "/cl_e/_clone/cl_taken")
+        self.assertError(err, 400, "resource_already_exists_exception", "index [cl_taken/")
+        self.assertEqual(err[1]["error"]["index"], "cl_taken")
+        self.assertEqual(self.es.ok("GET", "/cl_taken"), taken)
+        self.assertEqual(self.es.ok("GET", "/cl_taken/_count")["count"], 1)
+        self.assertError(self.es.call("POST", "/cl_e/_clone/cl_taken_alias"), 400, "invalid_index_name_exception", "already exists as alias")
+        self.assertError(self.es.call("POST", "/cl_missing/_clone/cl_e2"), 404, "index_not_found_exception", "no such index [cl_missing]")
+        self.assertError(self.es.call("POST", "/cl_e_alias/_clone/cl_e2"), 404, "index_not_found_exception")  # aliases are no source
+        self.assertError(self.es.call("POST", "/cl_e/_clone/CL_BAD"), 400, "invalid_index_name_exception", "must be lowercase")
+        self.assertError(self.es.call("POST", "/cl_e/_clone/cl_e2", {"settings": {"index.number_of_shards": 3}}), 400,
+                         "illegal_argument_exception", "the number of target shards (3) must be the same as the number of source shards (2)")
+        self.assertError(self.es.call("POST", "/cl_e/_clone/cl_e2", {"mappings": {"properties": {}}}), 400,
+                         "x_content_parse_exception", "[resize_request] unknown field [mappings]")
+        self.assertError(self.es.call("POST", "/cl_e/_clone/cl_e2", {"settings": {"index.uuid": "x"}}), 400,
+                         "illegal_argument_exception", "unknown setting [index.uuid]")
+        self.assertError(self.es.call("POST", "/cl_e/_clone/cl_e2", {"aliases": {"cl_e": {}}}), 400, "invalid_alias_name_exception")
+        # the source's write alias given to the copy too: two write indices for one alias
+        self.assertError(self.es.call("POST", "/cl_e/_clone/cl_e2", {"aliases": {"cl_e_write": {"is_write_index": True}}}),
+                         500, "illegal_state_exception", "alias [cl_e_write] has more than one write index [cl_e,cl_e2]")
+        self.assertEqual(self.es.call("HEAD", "/cl_e2")[0], 404)
+        self.es.ok("POST", "/cl_e/_clone/cl_e2", {"aliases": {"cl_e_write": {"is_write_index": False}}})
 
 
 class LargeIndexTests(EsCase):

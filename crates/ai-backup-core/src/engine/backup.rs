@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::scope::{self, Clients, Scope};
+use super::{indices, objects};
 use crate::archive::{
     self, ArchiveWriter, DbMeta, Manifest, Metadata, SecretMeta, FORMAT_NAME, FORMAT_VERSION,
 };
@@ -87,16 +89,16 @@ pub async fn backup(
         (Some(d), Some(how)) => Some(AppsHeld::hold(d, &module.apps, how).await?),
         _ => None,
     };
-    let result = write_archive(
-        config,
-        req,
-        &*db_store,
-        &target,
-        found,
-        guard.is_some() || module.apps.is_empty(),
-        progress,
-        cancel,
-    )
+    let quiesced = guard.is_some() || module.apps.is_empty();
+    let result = async {
+        let clients = scope::clients(config, module, docker.as_ref()).await?;
+        let scope = scope::resolve(module, &*db_store, &clients, cancel).await?;
+        let stores = (&*db_store, &clients, &scope);
+        write_archive(
+            config, req, stores, &target, found, quiesced, progress, cancel,
+        )
+        .await
+    }
     .await;
     if let Some(g) = guard {
         g.release().await?;
@@ -108,7 +110,7 @@ pub async fn backup(
 async fn write_archive(
     config: &Config,
     req: &BackupRequest,
-    db_store: &dyn store::DatabaseStore,
+    (db_store, clients, scope): (&dyn store::DatabaseStore, &Clients, &Scope),
     target: &Path,
     found: Vec<(String, secrets::Found)>,
     quiesced: bool,
@@ -121,6 +123,14 @@ async fn write_archive(
     let props = db_store.properties(db, cancel).await?;
     let version = db_store.version(cancel).await?;
     let entry = format!("db/{db}.sql");
+    let listed = match &clients.s3 {
+        Some(s3) => Some(objects::list_scope(s3, &scope.objects, &req.module, cancel).await?),
+        None => None,
+    };
+    let index_counts = match &clients.es {
+        Some(es) => Some(indices::counts(es, &scope.indices, cancel).await?),
+        None => None,
+    };
     let metadata = Metadata {
         format: FORMAT_NAME.into(),
         format_version: FORMAT_VERSION,
@@ -132,6 +142,12 @@ async fn write_archive(
         tool_version: TOOL_VERSION.into(),
         components: {
             let mut c = vec!["db".to_string()];
+            if listed.is_some() {
+                c.push("minio".into());
+            }
+            if index_counts.is_some() {
+                c.push("es".into());
+            }
             if !found.is_empty() {
                 c.push("secrets".into());
             }
@@ -160,8 +176,10 @@ async fn write_archive(
                 entry: format!("{}{name}", archive::SECRETS_DIR),
             })
             .collect(),
-        objects: None,
-        indices: None,
+        objects: listed
+            .as_ref()
+            .map(|l| objects::meta_for(&scope.objects, l)),
+        indices: index_counts.clone(),
     };
     let mut writer = ArchiveWriter::create(target, &metadata).await?;
     for (name, f) in &found {
@@ -190,6 +208,12 @@ async fn write_archive(
         stats.total_rows(),
         stats.tables.len()
     ));
+    if let (Some(s3), Some(listed)) = (&clients.s3, listed) {
+        objects::backup(s3, listed, &mut writer, &req.module, progress, cancel).await?;
+    }
+    if let (Some(es), Some(counts)) = (&clients.es, &index_counts) {
+        indices::backup(es, counts, &mut writer, progress, cancel).await?;
+    }
     let (path, manifest) = writer.finish().await?;
     Ok(BackupOutcome {
         path,

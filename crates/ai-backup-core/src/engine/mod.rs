@@ -3,10 +3,13 @@
 //! before use, live data replaced only by a step that can be undone.
 
 mod backup;
+mod indices;
+mod objects;
 mod plan;
 mod restore;
 pub mod scope;
 mod status;
+mod stores;
 
 pub use backup::{backup, BackupOutcome, BackupRequest};
 pub use plan::{plan, Plan};

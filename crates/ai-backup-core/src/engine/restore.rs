@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
+use super::scope;
+use super::stores;
 use super::{old_name, staged_name};
 use crate::archive::{self, ArchiveReader, Verified};
 use crate::config::{Config, ModuleConfig, SecretConfig};
@@ -97,7 +99,10 @@ pub async fn restore(
         }
     };
 
-    // Pre-flight: secrets, leftovers. Nothing is changed yet.
+    // Pre-flight: other stores, secrets, leftovers. Nothing is changed yet.
+    let clients = scope::clients(config, module, docker.as_ref()).await?;
+    stores::preflight(&clients, &verified, &req.module, cancel).await?;
+    let live_scope = scope::resolve(module, &*db_store, &clients, cancel).await?;
     let plans = plan_secrets(docker.as_ref(), module, &verified, req, progress).await?;
     if db_store.exists(&old, cancel).await? {
         return Err(Error::Usage(format!(
@@ -174,6 +179,36 @@ pub async fn restore(
         return Err(e);
     }
 
+    // Objects and indices: held aside, then replaced; put back by `replace` itself on error.
+    let replaced = if verified.metadata.objects.is_some() || verified.metadata.indices.is_some() {
+        log(
+            "replace-objects-and-indices",
+            &format!("{:?} {:?}", live_scope.objects, live_scope.indices),
+        );
+        match stores::replace(
+            &clients,
+            &live_scope,
+            &verified,
+            &req.archive,
+            progress,
+            cancel,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = db_store.drop_db(&staged, &Cancel::new()).await;
+                log("replace-failed", &e.to_string());
+                if let Some(g) = guard {
+                    g.release().await?;
+                }
+                return Err(e);
+            }
+        }
+    } else {
+        stores::Replaced::default()
+    };
+
     // From here on the live database changes; the steps are short and are not cancelled.
     let calm = Cancel::new();
     progress.phase("swap", None);
@@ -184,6 +219,11 @@ pub async fn restore(
         Err(e) => {
             let _ = db_store.drop_db(&staged, &calm).await;
             log("swap-failed", &e.to_string());
+            if let Err(u) = stores::put_back(&clients, &replaced, &req.module).await {
+                progress.warn(format!(
+                    "could not put the previous objects/indices back: {u}"
+                ));
+            }
             if let Some(g) = guard {
                 g.release().await?;
             }
@@ -210,6 +250,7 @@ pub async fn restore(
             // What is left beside the live database: the emptied staging database (MySQL moves
             // tables out of it) and the previous content.
             let _ = db_store.drop_db(&staged, &calm).await;
+            stores::release(&clients, &replaced, &req.module, progress).await;
             let dropped = db_store.drop_db(&old, &calm).await;
             log(
                 "drop-old",
@@ -240,7 +281,7 @@ pub async fn restore(
         Err((e, previous)) => {
             // Undo: apps are stopped again by `finish` before it reports failure.
             log("rollback", &e.to_string());
-            let undo = rollback(
+            let mut undo = rollback(
                 &*db_store,
                 docker.as_ref(),
                 module,
@@ -253,6 +294,9 @@ pub async fn restore(
                 &calm,
             )
             .await;
+            if let Err(u) = stores::put_back(&clients, &replaced, &req.module).await {
+                undo = undo.and(Err(u));
+            }
             log(
                 "rollback-done",
                 if undo.is_ok() { "ok" } else { "incomplete" },
@@ -360,7 +404,7 @@ async fn stage(
     progress.phase("load", Some(total));
     let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
     let feed = async {
-        let r = feed_parts(path, &prefix, verified, &mut tx, progress).await;
+        let r = feed_parts(path, &prefix, verified, &mut tx, progress, "load").await;
         let _ = tx.shutdown().await;
         drop(tx);
         r
@@ -398,12 +442,13 @@ async fn stage(
 }
 
 /// Send the dump's parts, in order, checking each against the manifest as it goes.
-async fn feed_parts(
+pub(super) async fn feed_parts(
     path: &Path,
     prefix: &str,
     verified: &Verified,
     out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
     progress: &Progress,
+    phase: &str,
 ) -> Result<()> {
     let mut reader = ArchiveReader::open(path).await?;
     let mut done = 0u64;
@@ -420,7 +465,7 @@ async fn feed_parts(
             });
         }
         done += size;
-        progress.bytes("load", done);
+        progress.bytes(phase, done);
     }
     Ok(())
 }

@@ -85,6 +85,13 @@ pub enum EsError {
         line: u64,
         message: String,
     },
+    /// The index to create (a clone's target) already exists, as an index or an alias.
+    #[error("index {index} already exists (as an index or an alias)")]
+    Exists { index: String },
+    /// A clone blocked writes to its source and could not remove the block again: writes to
+    /// `index` fail until `PUT /<index>/_settings {"index.blocks.write": null}`.
+    #[error("index {index} is left with its writes blocked: {message}")]
+    LeftBlocked { index: String, message: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -113,7 +120,9 @@ impl EsError {
             | EsError::BulkItems { index, .. }
             | EsError::Rejected { index, .. }
             | EsError::TooLarge { index, .. }
-            | EsError::BadInput { index, .. } => Some(index),
+            | EsError::BadInput { index, .. }
+            | EsError::Exists { index }
+            | EsError::LeftBlocked { index, .. } => Some(index),
             _ => None,
         }
     }

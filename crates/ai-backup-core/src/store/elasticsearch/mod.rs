@@ -3,9 +3,11 @@
 //! (`shared/docs/elasticsearch.md`): private settings, wildcard and hidden-index rules, the
 //! 10,000-hit window, `_bulk` answering 200 with failed items, 429 and 413. Documents travel
 //! as NDJSON lines `{"_id":..,"_routing":..,"_source":{..}}`, streamed page by page so memory
-//! stays bounded whatever the index size.
+//! stays bounded whatever the index size. Whole indices are copied aside with the clone API
+//! (`clone_index`), which costs next to nothing.
 
 mod bulk;
+mod clone;
 mod config;
 mod dump;
 mod error;
@@ -174,21 +176,21 @@ impl EsClient {
         Ok(out.into_iter().collect())
     }
 
-    /// Settings (minus the private ones), mappings and aliases of the index `name`.
+    /// Settings (minus the private ones, and minus the defaults a clone adds, so that a copy's
+    /// definition equals its source's), mappings and aliases of the index `name`.
     pub async fn index_def(&self, name: &str, cancel: &Cancel) -> EsResult<IndexDef> {
         settings::check_name(name).map_err(EsError::Usage)?;
         let q = [("flat_settings", "true")];
         let mut all: Map<String, Value> = self.get_json(&[name], &q, cancel).await?;
         let Some(mut def) = all.remove(name) else {
-            return Err(EsError::Usage(format!(
-                "{name:?} is not an index (an alias?); give the concrete index name"
-            )));
+            return Err(not_an_index(name));
         };
         let mut flat = match def["settings"].take() {
             Value::Object(m) => settings::flatten(&m),
             _ => Map::new(),
         };
         settings::strip_private(&mut flat);
+        settings::strip_resize_defaults(&mut flat);
         Ok(IndexDef {
             settings: flat,
             mappings: match def["mappings"].take() {
@@ -246,9 +248,7 @@ impl EsClient {
         let mut all: Map<String, Value> = self.get_json(&[name, "_mapping"], &[], cancel).await?;
         match all.remove(name) {
             Some(mut m) => Ok(m["mappings"].take()),
-            None => Err(EsError::Usage(format!(
-                "{name:?} is not an index (an alias?); give the concrete index name"
-            ))),
+            None => Err(not_an_index(name)),
         }
     }
 
@@ -259,4 +259,12 @@ impl EsClient {
             .await
             .map(drop)
     }
+}
+
+/// The error for a name that is not a concrete index (Elasticsearch answered for the indices
+/// behind an alias).
+fn not_an_index(name: &str) -> EsError {
+    EsError::Usage(format!(
+        "{name:?} is not an index (an alias?); give the concrete index name"
+    ))
 }

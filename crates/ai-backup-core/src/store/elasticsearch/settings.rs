@@ -31,6 +31,10 @@ pub const PRIVATE_PREFIXES: &[&str] = &[
     "index.downsample.",
 ];
 
+/// Settings that a clone (shrink, split) writes into the new index with their default value
+/// although the source does not set them: `(key, default)`.
+pub const RESIZE_DEFAULTS: &[(&str, &str)] = &[("index.routing_partition_size", "1")];
+
 /// True when `key` (flat, with or without the `index.` prefix) is managed by Elasticsearch.
 pub fn is_private(key: &str) -> bool {
     let owned;
@@ -47,6 +51,23 @@ pub fn is_private(key: &str) -> bool {
 /// Returns the keys removed.
 pub fn strip_private(settings: &mut Map<String, Value>) -> Vec<String> {
     let gone: Vec<String> = settings.keys().filter(|k| is_private(k)).cloned().collect();
+    for k in &gone {
+        settings.remove(k);
+    }
+    gone
+}
+
+/// Remove the `RESIZE_DEFAULTS` that have their default value from flat settings, so that
+/// the definition of a clone equals its source's. Returns the keys removed.
+pub fn strip_resize_defaults(settings: &mut Map<String, Value>) -> Vec<String> {
+    let gone: Vec<String> = RESIZE_DEFAULTS
+        .iter()
+        .filter(|(k, default)| {
+            matches!(settings.get(*k), Some(Value::String(v)) if v == default)
+                || settings.get(*k).and_then(Value::as_u64) == default.parse().ok()
+        })
+        .map(|(k, _)| (*k).to_string())
+        .collect();
     for k in &gone {
         settings.remove(k);
     }
@@ -182,6 +203,30 @@ mod tests {
         );
         assert!(is_private("uuid") && is_private("version.created"));
         assert!(!is_private("index.versioning") && !is_private("index.uuids"));
+    }
+
+    #[test]
+    fn strips_resize_defaults_only_at_their_default() {
+        let mut s = json!({"index.routing_partition_size": "1", "index.number_of_shards": "2"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            strip_resize_defaults(&mut s),
+            ["index.routing_partition_size"]
+        );
+        assert_eq!(Value::Object(s), json!({"index.number_of_shards": "2"}));
+        let mut s = json!({"index.routing_partition_size": 1})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(strip_resize_defaults(&mut s).len(), 1);
+        let mut s = json!({"index.routing_partition_size": "3"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert!(strip_resize_defaults(&mut s).is_empty());
+        assert_eq!(s.len(), 1);
     }
 
     #[test]

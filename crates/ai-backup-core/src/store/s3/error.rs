@@ -73,7 +73,7 @@ impl fmt::Display for S3Error {
 }
 
 impl S3Error {
-    pub(super) fn new(
+    pub(crate) fn new(
         op: &'static str,
         bucket: Option<&str>,
         key: Option<&str>,

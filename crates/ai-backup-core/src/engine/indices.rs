@@ -1,0 +1,177 @@
+//! The Elasticsearch part of a module's backup and restore. Backup records each index's
+//! definition (settings without the private ones, mappings, aliases) and streams its documents
+//! as NDJSON parts. Restore first clones each live index aside (cheap on a real cluster), so a
+//! later failure can put it back, then recreates and bulk-loads the archived ones and checks
+//! their counts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tokio::io::AsyncWriteExt;
+
+use super::restore::feed_parts;
+use crate::archive::{self, ArchiveWriter, IndicesMeta, Verified};
+use crate::error::{Error, Result};
+use crate::progress::{Cancel, Progress};
+use crate::store::elasticsearch::{EsClient, IndexDef};
+
+/// Suffix of the clone that holds a live index during a restore.
+pub const HOLD_SUFFIX: &str = "__ab_old";
+
+/// Document counts of the indices, taken while the apps are held still.
+pub async fn counts(es: &EsClient, indices: &[String], cancel: &Cancel) -> Result<IndicesMeta> {
+    let mut out = BTreeMap::new();
+    for i in indices {
+        out.insert(i.clone(), es.count(i, cancel).await?);
+    }
+    Ok(IndicesMeta { indices: out })
+}
+
+/// Write every index's definition and documents into the archive.
+pub async fn backup(
+    es: &EsClient,
+    meta: &IndicesMeta,
+    writer: &mut ArchiveWriter,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<()> {
+    for (index, expected) in &meta.indices {
+        let (def_path, docs_path) = archive::index_paths(index);
+        let def = es.index_def(index, cancel).await?;
+        writer
+            .add_bytes(&def_path, &serde_json::to_vec_pretty(&def).expect("json"))
+            .await?;
+        progress.phase(&format!("index {index}"), None);
+        let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
+        let dump = async {
+            let r = es
+                .dump_docs(index, &mut tx, progress, cancel)
+                .await
+                .map_err(Error::from);
+            let _ = tx.shutdown().await;
+            drop(tx);
+            r
+        };
+        let store = writer.add_stream(&docs_path, &mut rx, progress, "es-dump", cancel);
+        let (docs, _) = tokio::try_join!(dump, store)?;
+        if docs != *expected {
+            return Err(Error::Verification {
+                module: index.clone(),
+                message: format!("{docs} documents dumped but {expected} counted"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Live indices cloned aside, to put back on failure.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// (live name, hold name, aliases of the live index)
+    pub indices: Vec<(String, String, serde_json::Value)>,
+}
+
+pub async fn hold(
+    es: &EsClient,
+    live: &[String],
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<Held> {
+    progress.phase("indices-hold", None);
+    let mut held = Held::default();
+    for i in live {
+        let hold = format!("{i}{HOLD_SUFFIX}");
+        let _ = es.delete_index(&hold, cancel).await;
+        let def = es.index_def(i, cancel).await?;
+        es.clone_index(i, &hold, &serde_json::json!({}), cancel)
+            .await?;
+        held.indices.push((
+            i.clone(),
+            hold,
+            serde_json::Value::Object(def.aliases.clone()),
+        ));
+    }
+    Ok(held)
+}
+
+/// Delete the module's live indices and recreate the archived ones with their documents.
+pub async fn load(
+    es: &EsClient,
+    path: &Path,
+    verified: &Verified,
+    live: &[String],
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<()> {
+    for i in live {
+        es.delete_index(i, cancel).await?;
+    }
+    let Some(meta) = &verified.metadata.indices else {
+        return Ok(());
+    };
+    for (index, expected) in &meta.indices {
+        let (def_path, docs_path) = archive::index_paths(index);
+        let def: IndexDef = verified
+            .secrets
+            .get(&def_path)
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .ok_or_else(|| Error::ArchiveRefused {
+                path: path.to_path_buf(),
+                reason: format!("{def_path} is missing or unreadable"),
+            })?;
+        es.create_index(index, &def, cancel).await?;
+        progress.phase(
+            &format!("load index {index}"),
+            Some(verified.manifest.bytes_under(&docs_path)),
+        );
+        let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
+        let feed = async {
+            let r = feed_parts(path, &docs_path, verified, &mut tx, progress, "es-load").await;
+            let _ = tx.shutdown().await;
+            drop(tx);
+            r
+        };
+        let load = async {
+            es.bulk_load(index, &mut rx, progress, cancel)
+                .await
+                .map_err(Error::from)
+        };
+        tokio::try_join!(feed, load)?;
+        es.refresh(index, cancel).await?;
+        let got = es.count(index, cancel).await?;
+        if got != *expected {
+            return Err(Error::Verification {
+                module: verified.metadata.module_id.clone(),
+                message: format!(
+                    "index {index} holds {got} documents after the restore, the archive {expected}"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Put the held indices back in place of whatever the module has now.
+pub async fn put_back(
+    es: &EsClient,
+    held: &Held,
+    restored: &[String],
+    cancel: &Cancel,
+) -> Result<()> {
+    for i in restored {
+        es.delete_index(i, cancel).await?;
+    }
+    for (live, hold, aliases) in &held.indices {
+        es.delete_index(live, cancel).await?;
+        es.clone_index(hold, live, aliases, cancel).await?;
+        es.delete_index(hold, cancel).await?;
+    }
+    Ok(())
+}
+
+pub async fn release(es: &EsClient, held: &Held, cancel: &Cancel) -> Result<()> {
+    for (_, hold, _) in &held.indices {
+        es.delete_index(hold, cancel).await?;
+    }
+    Ok(())
+}

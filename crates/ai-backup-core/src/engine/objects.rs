@@ -1,0 +1,376 @@
+//! The object-store part of a module's backup and restore. Backup streams every object of the
+//! module's buckets and prefixes into `minio/<bucket>/<key>` (small objects fetched several at
+//! a time) and records content type and metadata. Restore first copies the live objects aside
+//! (server-side) into a hold bucket, so that any later failure can put them back.
+
+use std::collections::BTreeMap;
+
+use futures_util::{stream, StreamExt, TryStreamExt};
+
+use crate::archive::{self, ArchiveReader, ArchiveWriter, ObjectCount, ObjectRecord, ObjectsMeta};
+use crate::config::BucketPrefix;
+use crate::error::{Error, Result};
+use crate::progress::{Cancel, Progress};
+use crate::store::s3::{ObjectInfo, S3Client, S3Error};
+
+/// Objects up to this size are fetched ahead, several at once.
+const SMALL: u64 = 1 << 20;
+const IN_FLIGHT: usize = 8;
+/// Bucket that holds the live objects while a restore runs.
+pub const HOLD_BUCKET: &str = "ai-backup-hold";
+
+fn s3err(module: &str) -> impl Fn(S3Error) -> Error + '_ {
+    move |e| e.into_error(module)
+}
+
+/// Every object in scope, listed.
+pub async fn list_scope(
+    s3: &S3Client,
+    scope: &[BucketPrefix],
+    module: &str,
+    cancel: &Cancel,
+) -> Result<Vec<(String, ObjectInfo)>> {
+    let mut all = Vec::new();
+    for p in scope {
+        for o in s3
+            .list_objects(&p.bucket, &p.prefix, cancel)
+            .await
+            .map_err(s3err(module))?
+        {
+            all.push((p.bucket.clone(), o));
+        }
+    }
+    Ok(all)
+}
+
+/// Counts per bucket, as the archive records them.
+pub fn counts(objects: &[(String, ObjectInfo)]) -> BTreeMap<String, ObjectCount> {
+    let mut out: BTreeMap<String, ObjectCount> = BTreeMap::new();
+    for (b, o) in objects {
+        let c = out.entry(b.clone()).or_default();
+        c.objects += 1;
+        c.bytes += o.size;
+    }
+    out
+}
+
+pub fn meta_for(scope: &[BucketPrefix], objects: &[(String, ObjectInfo)]) -> ObjectsMeta {
+    ObjectsMeta {
+        scope: scope
+            .iter()
+            .map(|p| (p.bucket.clone(), p.prefix.clone()))
+            .collect(),
+        buckets: counts(objects),
+        index_entry: archive::OBJECT_INDEX_ENTRY.into(),
+    }
+}
+
+enum Fetched {
+    Small(ObjectRecord, bytes::Bytes),
+    Large(String, ObjectInfo),
+}
+
+/// Stream the listed objects into the archive, then their index.
+pub async fn backup(
+    s3: &S3Client,
+    objects: Vec<(String, ObjectInfo)>,
+    writer: &mut ArchiveWriter,
+    module: &str,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<()> {
+    let total: u64 = objects.iter().map(|(_, o)| o.size).sum();
+    progress.phase("objects", Some(total));
+    let mut records = Vec::with_capacity(objects.len());
+    let mut fetches = stream::iter(objects)
+        .map(|(bucket, o)| async move {
+            if o.size > SMALL {
+                return Ok(Fetched::Large(bucket, o));
+            }
+            let mut got = s3.get_object(&bucket, &o.key, cancel).await?;
+            let mut data = Vec::with_capacity(o.size as usize);
+            tokio::io::AsyncReadExt::read_to_end(&mut got.body, &mut data)
+                .await
+                .map_err(|e| {
+                    S3Error::from_io(&e)
+                        .cloned()
+                        .unwrap_or_else(|| io_s3(&bucket, &o.key, e))
+                })?;
+            Ok::<_, S3Error>(Fetched::Small(
+                ObjectRecord {
+                    bucket,
+                    key: o.key,
+                    size: data.len() as u64,
+                    meta: got.head.meta,
+                },
+                data.into(),
+            ))
+        })
+        .buffered(IN_FLIGHT);
+    while let Some(f) = fetches.try_next().await.map_err(s3err(module))? {
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        match f {
+            Fetched::Small(rec, data) => {
+                writer
+                    .add_bytes(&archive::object_path(&rec.bucket, &rec.key), &data)
+                    .await?;
+                records.push(rec);
+            }
+            Fetched::Large(bucket, o) => {
+                let mut got = s3
+                    .get_object(&bucket, &o.key, cancel)
+                    .await
+                    .map_err(s3err(module))?;
+                let size = got.head.size;
+                writer
+                    .add_sized(
+                        &archive::object_path(&bucket, &o.key),
+                        size,
+                        &mut got.body,
+                        progress,
+                        "objects",
+                    )
+                    .await?;
+                records.push(ObjectRecord {
+                    bucket,
+                    key: o.key,
+                    size,
+                    meta: got.head.meta,
+                });
+            }
+        }
+        progress.bytes("objects", writer.bytes_written());
+    }
+    let mut index = Vec::new();
+    for r in &records {
+        serde_json::to_writer(&mut index, r).expect("json");
+        index.push(b'\n');
+    }
+    writer.add_bytes(archive::OBJECT_INDEX_ENTRY, &index).await
+}
+
+fn io_s3(bucket: &str, key: &str, e: std::io::Error) -> S3Error {
+    S3Error::new(
+        "GetObject",
+        Some(bucket),
+        Some(key),
+        crate::store::s3::S3ErrorKind::Transport,
+        e.to_string(),
+    )
+}
+
+/// Parse the archive's objects index.
+pub fn records(index: &[u8]) -> std::result::Result<Vec<ObjectRecord>, String> {
+    index
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).map_err(|e| format!("objects index unreadable ({e})")))
+        .collect()
+}
+
+fn hold_key(module: &str, bucket: &str, key: &str) -> String {
+    format!("{module}/{bucket}/{key}")
+}
+
+/// The live objects, copied aside so that `put_back` can restore them.
+pub struct Held {
+    pub objects: Vec<(String, ObjectInfo)>,
+}
+
+/// Copy every live object in scope into the hold bucket (server-side).
+pub async fn hold(
+    s3: &S3Client,
+    live: Vec<(String, ObjectInfo)>,
+    module: &str,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<Held> {
+    progress.phase("objects-hold", None);
+    ensure_bucket(s3, HOLD_BUCKET, module, cancel).await?;
+    stream::iter(live.iter().map(Ok::<_, S3Error>))
+        .try_for_each_concurrent(IN_FLIGHT, |(bucket, o)| async move {
+            s3.copy_object(
+                bucket,
+                &o.key,
+                HOLD_BUCKET,
+                &hold_key(module, bucket, &o.key),
+                None,
+                cancel,
+            )
+            .await
+            .map(|_| ())
+        })
+        .await
+        .map_err(s3err(module))?;
+    Ok(Held { objects: live })
+}
+
+async fn ensure_bucket(s3: &S3Client, bucket: &str, module: &str, cancel: &Cancel) -> Result<()> {
+    if s3
+        .bucket_exists(bucket, cancel)
+        .await
+        .map_err(s3err(module))?
+    {
+        return Ok(());
+    }
+    match s3.create_bucket(bucket, cancel).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind == crate::store::s3::S3ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into_error(module)),
+    }
+}
+
+/// Delete every object in scope (and only those).
+pub async fn empty_scope(
+    s3: &S3Client,
+    scope: &[BucketPrefix],
+    module: &str,
+    cancel: &Cancel,
+) -> Result<()> {
+    for (bucket, objs) in group(list_scope(s3, scope, module, cancel).await?) {
+        s3.delete_objects(&bucket, &objs, cancel)
+            .await
+            .map_err(s3err(module))?;
+    }
+    Ok(())
+}
+
+fn group(objects: Vec<(String, ObjectInfo)>) -> BTreeMap<String, Vec<String>> {
+    let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (b, o) in objects {
+        by.entry(b).or_default().push(o.key);
+    }
+    by
+}
+
+/// Upload the archive's objects (buckets recreated when missing), then check counts and bytes.
+pub async fn load(
+    s3: &S3Client,
+    path: &std::path::Path,
+    records: &[ObjectRecord],
+    meta: &ObjectsMeta,
+    module: &str,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<()> {
+    let total: u64 = records.iter().map(|r| r.size).sum();
+    progress.phase("objects-load", Some(total));
+    for bucket in meta.buckets.keys() {
+        ensure_bucket(s3, bucket, module, cancel).await?;
+    }
+    for (bucket, _) in &meta.scope {
+        ensure_bucket(s3, bucket, module, cancel).await?;
+    }
+    let by_path: BTreeMap<String, &ObjectRecord> = records
+        .iter()
+        .map(|r| (archive::object_path(&r.bucket, &r.key), r))
+        .collect();
+    let mut reader = ArchiveReader::open(path).await?;
+    let mut done = 0u64;
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    while let Some(h) = reader.next_entry().await? {
+        let Some(rec) = by_path.get(&h.path) else {
+            continue;
+        };
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        if h.size <= SMALL {
+            let data = reader.read_entry(SMALL).await?;
+            pending.push(async move {
+                let mut src = data.as_slice();
+                s3.put_object(
+                    &rec.bucket,
+                    &rec.key,
+                    data.len() as u64,
+                    &mut src,
+                    &rec.meta,
+                    cancel,
+                )
+                .await
+            });
+            while pending.len() >= IN_FLIGHT {
+                pending.try_next().await.map_err(s3err(module))?;
+            }
+        } else {
+            let mut body = reader.entry_reader();
+            s3.put_object(&rec.bucket, &rec.key, h.size, &mut body, &rec.meta, cancel)
+                .await
+                .map_err(s3err(module))?;
+        }
+        done += h.size;
+        progress.bytes("objects-load", done);
+    }
+    while pending.try_next().await.map_err(s3err(module))?.is_some() {}
+    drop(pending);
+    check(s3, meta, module, cancel).await
+}
+
+/// The objects in scope now match what the archive recorded.
+pub async fn check(s3: &S3Client, meta: &ObjectsMeta, module: &str, cancel: &Cancel) -> Result<()> {
+    let scope: Vec<BucketPrefix> = meta
+        .scope
+        .iter()
+        .map(|(b, p)| BucketPrefix {
+            bucket: b.clone(),
+            prefix: p.clone(),
+        })
+        .collect();
+    let now = counts(&list_scope(s3, &scope, module, cancel).await?);
+    let want: BTreeMap<String, ObjectCount> = meta
+        .buckets
+        .iter()
+        .filter(|(_, c)| c.objects > 0)
+        .map(|(b, c)| (b.clone(), *c))
+        .collect();
+    let got: BTreeMap<String, ObjectCount> =
+        now.into_iter().filter(|(_, c)| c.objects > 0).collect();
+    if got != want {
+        return Err(Error::Verification {
+            module: module.into(),
+            message: format!("objects after the restore {got:?} differ from the archive {want:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Put the held objects back in place of whatever is in scope now, then empty the hold.
+pub async fn put_back(
+    s3: &S3Client,
+    held: &Held,
+    scope: &[BucketPrefix],
+    module: &str,
+    cancel: &Cancel,
+) -> Result<()> {
+    empty_scope(s3, scope, module, cancel).await?;
+    stream::iter(held.objects.iter().map(Ok::<_, S3Error>))
+        .try_for_each_concurrent(IN_FLIGHT, |(bucket, o)| async move {
+            s3.copy_object(
+                HOLD_BUCKET,
+                &hold_key(module, bucket, &o.key),
+                bucket,
+                &o.key,
+                None,
+                cancel,
+            )
+            .await
+            .map(|_| ())
+        })
+        .await
+        .map_err(s3err(module))?;
+    release(s3, held, module, cancel).await
+}
+
+/// Drop the held copies.
+pub async fn release(s3: &S3Client, held: &Held, module: &str, cancel: &Cancel) -> Result<()> {
+    let keys: Vec<String> = held
+        .objects
+        .iter()
+        .map(|(b, o)| hold_key(module, b, &o.key))
+        .collect();
+    s3.delete_objects(HOLD_BUCKET, &keys, cancel)
+        .await
+        .map_err(s3err(module))
+}

@@ -1,0 +1,193 @@
+//! The object store and Elasticsearch steps of a module's restore, as one unit: hold the live
+//! data aside, replace it with the archive's, and on any later failure put the held data back.
+
+use std::path::Path;
+
+use super::scope::{Clients, Scope};
+use super::{indices, objects};
+use crate::archive::Verified;
+use crate::config::BucketPrefix;
+use crate::error::{Error, Result};
+use crate::progress::{Cancel, Progress};
+
+/// What `replace` did, for `put_back` or `release`.
+#[derive(Default)]
+pub struct Replaced {
+    objects: Option<(objects::Held, Vec<BucketPrefix>)>,
+    indices: Option<(indices::Held, Vec<String>)>,
+}
+
+/// Check both servers answer before anything is touched.
+pub async fn preflight(
+    clients: &Clients,
+    verified: &Verified,
+    module: &str,
+    cancel: &Cancel,
+) -> Result<()> {
+    if verified.metadata.objects.is_some() {
+        let s3 = clients
+            .s3
+            .as_ref()
+            .ok_or_else(|| no_store(module, "objects", "an object store"))?;
+        s3.list_buckets(cancel)
+            .await
+            .map_err(|e| e.into_error(module))?;
+    }
+    if verified.metadata.indices.is_some() {
+        let es = clients
+            .es
+            .as_ref()
+            .ok_or_else(|| no_store(module, "indices", "a search server"))?;
+        es.version(cancel).await?;
+    }
+    Ok(())
+}
+
+fn no_store(module: &str, key: &str, what: &str) -> Error {
+    Error::Usage(format!("the archive holds {key} but module {module} has no {what} configured ([modules.{module}.{key}])"))
+}
+
+/// The objects scope of a restore: the archive's and the live module's.
+fn object_scope(live: &Scope, verified: &Verified) -> Vec<BucketPrefix> {
+    let mut scope = live.objects.clone();
+    if let Some(m) = &verified.metadata.objects {
+        for (bucket, prefix) in &m.scope {
+            let p = BucketPrefix {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+            };
+            if !scope.contains(&p) {
+                scope.push(p);
+            }
+        }
+    }
+    scope
+}
+
+/// Hold the live objects and indices, then put the archive's in their place. On error, what
+/// was held is put back before returning.
+pub async fn replace(
+    clients: &Clients,
+    live: &Scope,
+    verified: &Verified,
+    path: &Path,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<Replaced> {
+    let module = verified.metadata.module_id.as_str();
+    let mut done = Replaced::default();
+    let r = replace_into(
+        &mut done, clients, live, verified, path, module, progress, cancel,
+    )
+    .await;
+    match r {
+        Ok(()) => Ok(done),
+        Err(e) => {
+            if let Err(u) = put_back(clients, &done, module).await {
+                return Err(Error::RollbackIncomplete {
+                    message: e.to_string(),
+                    left: u.to_string(),
+                });
+            }
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn replace_into(
+    done: &mut Replaced,
+    clients: &Clients,
+    live: &Scope,
+    verified: &Verified,
+    path: &Path,
+    module: &str,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<()> {
+    if let (Some(es), Some(meta)) = (&clients.es, &verified.metadata.indices) {
+        let mut targets = live.indices.clone();
+        let archived: Vec<String> = meta.indices.keys().cloned().collect();
+        for i in es.resolve(&archived, cancel).await? {
+            if !targets.contains(&i) {
+                targets.push(i);
+            }
+        }
+        let held = indices::hold(es, &targets, progress, cancel).await?;
+        done.indices = Some((held, archived));
+        indices::load(es, path, verified, &targets, progress, cancel).await?;
+    }
+    if let (Some(s3), Some(meta)) = (&clients.s3, &verified.metadata.objects) {
+        let scope = object_scope(live, verified);
+        let existing: Vec<BucketPrefix> = {
+            let buckets: Vec<String> = s3
+                .list_buckets(cancel)
+                .await
+                .map_err(|e| e.into_error(module))?
+                .into_iter()
+                .map(|b| b.name)
+                .collect();
+            scope
+                .iter()
+                .filter(|p| buckets.contains(&p.bucket))
+                .cloned()
+                .collect()
+        };
+        let current = objects::list_scope(s3, &existing, module, cancel).await?;
+        let held = objects::hold(s3, current, module, progress, cancel).await?;
+        done.objects = Some((held, existing.clone()));
+        objects::empty_scope(s3, &existing, module, cancel).await?;
+        let index = verified
+            .secrets
+            .get(&meta.index_entry)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let records = objects::records(index).map_err(|reason| Error::ArchiveRefused {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        objects::load(s3, path, &records, meta, module, progress, cancel).await?;
+        if let Some((_, s)) = &mut done.objects {
+            *s = scope;
+        }
+    }
+    Ok(())
+}
+
+/// Put back what `replace` held (not cancellable: it must finish).
+pub async fn put_back(clients: &Clients, done: &Replaced, module: &str) -> Result<()> {
+    let calm = Cancel::new();
+    let mut first = None;
+    if let (Some(s3), Some((held, scope))) = (&clients.s3, &done.objects) {
+        if let Err(e) = objects::put_back(s3, held, scope, module, &calm).await {
+            first.get_or_insert(e);
+        }
+    }
+    if let (Some(es), Some((held, restored))) = (&clients.es, &done.indices) {
+        if let Err(e) = indices::put_back(es, held, restored, &calm).await {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// Drop the held copies once the restore is complete.
+pub async fn release(clients: &Clients, done: &Replaced, module: &str, progress: &Progress) {
+    let calm = Cancel::new();
+    if let (Some(s3), Some((held, _))) = (&clients.s3, &done.objects) {
+        if let Err(e) = objects::release(s3, held, module, &calm).await {
+            progress.warn(format!(
+                "held copies of the previous objects remain in bucket {}: {e}",
+                objects::HOLD_BUCKET
+            ));
+        }
+    }
+    if let (Some(es), Some((held, _))) = (&clients.es, &done.indices) {
+        if let Err(e) = indices::release(es, held, &calm).await {
+            progress.warn(format!(
+                "held copies of the previous indices remain (suffix {}): {e}",
+                indices::HOLD_SUFFIX
+            ));
+        }
+    }
+}
