@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Stand-in for the web apps of the AI stack (n8n, One API, ...).
+"""Stand-in for the web apps of the AI stack (n8n, One API, Dify, RAGFlow).
 
 It answers the app's health endpoint and mimics the bits of the real app's
-start-up that matter to backups (n8n: the encryption key in ~/.n8n/config).
+start-up that matter to backups (n8n: the encryption key in ~/.n8n/config;
+Dify: SECRET_KEY must be set).
 
 Usage: standin.py APP [--port PORT]
 
@@ -54,6 +55,20 @@ def n8n_startup():
         print(f"n8n stand-in: created the settings file {config}", flush=True)
 
 
+def require_env(*names):
+    """Returns a start-up hook that fails like the real app when NAMES are unset."""
+
+    def startup():
+        missing = [n for n in names if not os.environ.get(n)]
+        if missing:
+            fail(f"Error: {', '.join(missing)} must be set")
+
+    return startup
+
+
+DIFY_HEALTH = {"pid": os.getpid(), "status": "ok", "version": "stand-in"}
+RAGFLOW_HEALTH = {"db": "ok", "redis": "ok", "doc_engine": "ok", "storage": "ok", "status": "ok"}
+
 # path -> (status, json body); HEALTH marks the endpoint probed by docker.
 APPS = {
     "n8n": {
@@ -71,6 +86,30 @@ APPS = {
         "routes": {
             "/api/status": (200, {"success": True, "message": "", "data": {"version": "stand-in"}}),
         },
+    },
+    # Dify: api (Flask), worker (Celery: no HTTP upstream, here an internal
+    # health port for the docker health check) and web (Next.js).
+    "dify-api": {
+        "port": 5001,
+        "health": "/health",
+        "routes": {"/health": (200, DIFY_HEALTH)},
+        "startup": require_env("SECRET_KEY"),
+    },
+    "dify-worker": {
+        "port": 5001,
+        "health": "/health",
+        "routes": {"/health": (200, {**DIFY_HEALTH, "mode": "worker"})},
+        "startup": require_env("SECRET_KEY"),
+    },
+    "dify-web": {
+        "port": 3000,
+        "health": "/apps",
+        "routes": {"/": (200, {"app": "dify-web"}), "/apps": (200, {"app": "dify-web"})},
+    },
+    "ragflow": {
+        "port": 9380,
+        "health": "/v1/system/healthz",
+        "routes": {"/v1/system/healthz": (200, RAGFLOW_HEALTH)},
     },
 }
 
