@@ -1,0 +1,274 @@
+//! Things going wrong in the middle: the database container killed during a restore, and
+//! Ctrl-C (SIGINT) during a backup and during a restore. The live data must stay as it was, no
+//! file or database may be left behind, and the apps must run again, unpaused.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{db, docker, fp, Env, Module};
+
+/// Rows of ~100 bytes that make loading the dump take several seconds (more than the second
+/// the tests wait before disturbing it) on a 2-core machine with a debug build.
+fn big_rows(m: Module) -> u64 {
+    match m {
+        Module::N8n => 500_000,
+        Module::OneApi => 300_000,
+    }
+}
+
+/// The seeded database plus a big table, backed up; then changed, so that "as it was" and
+/// "as archived" differ. Returns the archive and the fingerprint of what it holds.
+fn big_archive(env: &Env, m: Module) -> (PathBuf, fp::Fingerprint) {
+    db::seed(m);
+    db::add_big_table(m, big_rows(m));
+    let archived = fp::module(m);
+    let archive = env.backup(m, "out");
+    common::write_more(m);
+    (archive, archived)
+}
+
+/// Start `restore --json --yes` and wait until it loads the dump.
+fn restore_until_load(env: &Env, m: Module, archive: &std::path::Path) -> common::bin::Running {
+    let mut child = env.spawn(&[
+        "--json",
+        "restore",
+        m.id(),
+        archive.to_str().unwrap(),
+        "--yes",
+    ]);
+    child.wait_phase("load", Duration::from_secs(180));
+    std::thread::sleep(Duration::from_secs(1));
+    child
+}
+
+fn db_container_dies_during_restore(m: Module) {
+    let env = common::setup();
+    let (archive, archived) = big_archive(&env, m);
+    if m.engine() == common::Engine::Pg {
+        // Postgres logs sequence values 32 ahead and jumps there when it recovers from a
+        // crash; a checkpoint makes the sequences' current state the one recovery sees.
+        db::pg(m.db(), "CHECKPOINT;");
+    }
+    let before = fp::module(m);
+    let others = fp::others(m);
+
+    let child = restore_until_load(&env, m, &archive);
+    docker::kill(m.engine().container());
+    let out = child.finish(Duration::from_secs(240));
+    out.assert_code(1, "restore while the DB container is killed");
+    eprintln!(
+        "restore with the DB killed said: {}",
+        out.stdout.lines().last().unwrap_or_default()
+    );
+    let result = out.last_json();
+    assert_eq!(result["success"], false, "{result}");
+    assert!(result["error"].is_string(), "{result}");
+
+    docker::start(m.engine().container());
+    assert!(
+        db::wait_ready(m.engine(), Duration::from_secs(120)),
+        "{} does not accept connections after a restart",
+        m.engine().container()
+    );
+    fp::assert_same(
+        &before,
+        &fp::module(m),
+        "live data after the DB container died",
+    );
+    assert!(
+        docker::is_running(m.app()),
+        "{} must run again after the failed restore",
+        m.app()
+    );
+
+    // A normal restore afterwards succeeds, and cleans up what the killed one left.
+    env.restore_ok(m, &archive);
+    fp::assert_same(&archived, &fp::module(m), "restore after the DB came back");
+    fp::assert_same(&others, &fp::others(m), "other databases");
+    assert_eq!(db::leftovers(), vec![], "databases left behind");
+    docker::assert_apps_running();
+    db::seed(m); // the big table would slow down the fingerprints of later tests
+}
+
+#[test]
+fn n8n_db_container_killed_during_restore_leaves_the_live_database_as_it_was() {
+    db_container_dies_during_restore(Module::N8n);
+}
+
+#[test]
+fn oneapi_db_container_killed_during_restore_leaves_the_live_database_as_it_was() {
+    db_container_dies_during_restore(Module::OneApi);
+}
+
+fn cancel_during_backup(m: Module) {
+    let env = common::setup();
+    db::seed(m);
+    db::add_big_table(m, big_rows(m));
+    let before = fp::module(m);
+    let dir = env.subdir("out");
+    let mut child = env.spawn(&["--json", "backup", m.id(), "-o", dir.to_str().unwrap()]);
+    child.wait_phase("dump", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(700));
+    child.sigint();
+    let out = child.finish(Duration::from_secs(60));
+    out.assert_code(130, "backup cancelled by SIGINT");
+    assert_eq!(
+        out.last_json(),
+        serde_json::json!({"success": false, "cancelled": true}),
+        "result object of a cancelled backup"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "a cancelled backup left files: {left:?}");
+    docker::assert_apps_running();
+    fp::assert_same(&before, &fp::module(m), "data after a cancelled backup");
+    db::seed(m);
+}
+
+#[test]
+fn n8n_backup_cancelled_by_sigint_leaves_no_file_and_apps_running() {
+    cancel_during_backup(Module::N8n);
+}
+
+#[test]
+fn oneapi_backup_cancelled_by_sigint_leaves_no_file_and_apps_running() {
+    cancel_during_backup(Module::OneApi);
+}
+
+fn cancel_during_restore(m: Module) {
+    let env = common::setup();
+    let (archive, _) = big_archive(&env, m);
+    let before = fp::module(m);
+    let others = fp::others(m);
+
+    let child = restore_until_load(&env, m, &archive);
+    child.sigint();
+    let out = child.finish(Duration::from_secs(120));
+    out.assert_code(130, "restore cancelled by SIGINT");
+    assert_eq!(
+        out.last_json(),
+        serde_json::json!({"success": false, "cancelled": true}),
+        "result object of a cancelled restore"
+    );
+    fp::assert_same(
+        &before,
+        &fp::module(m),
+        "live data after a cancelled restore",
+    );
+    fp::assert_same(&others, &fp::others(m), "other databases");
+    assert_eq!(db::leftovers(), vec![], "databases left behind");
+    docker::assert_apps_running();
+    db::seed(m);
+}
+
+#[test]
+fn n8n_restore_cancelled_by_sigint_leaves_the_live_database_as_it_was() {
+    cancel_during_restore(Module::N8n);
+}
+
+#[test]
+fn oneapi_restore_cancelled_by_sigint_leaves_the_live_database_as_it_was() {
+    cancel_during_restore(Module::OneApi);
+}
+
+/// The app is unpaused by someone else while the backup dumps. Whatever the tool decides, it
+/// must be consistent: success with a good archive, or failure with no file left behind.
+#[test]
+fn backup_either_succeeds_with_its_archive_or_leaves_no_file_when_the_app_was_unpaused_meanwhile() {
+    let env = common::setup();
+    let m = Module::N8n;
+    db::seed(m);
+    db::add_big_table(m, big_rows(m) / 5);
+    let dir = env.subdir("out");
+    let mut child = env.spawn(&["--json", "backup", m.id(), "-o", dir.to_str().unwrap()]);
+    child.wait_phase("dump", Duration::from_secs(120));
+    assert_eq!(
+        docker::state(m.app()),
+        Some((true, true)),
+        "paused during the dump"
+    );
+    let un = docker::docker(&["unpause", m.app()]);
+    assert!(un.status.success(), "docker unpause");
+    let out = child.finish(Duration::from_secs(120));
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    if out.code == 0 {
+        let path = out.result_path();
+        assert_eq!(left, vec![path.clone()]);
+        env.run(&["verify", path.to_str().unwrap()])
+            .assert_code(0, "verify");
+    } else {
+        assert_eq!(out.last_json()["success"], false);
+        assert!(
+            left.is_empty(),
+            "the backup reported failure ({}) but left {left:?}",
+            out.stdout.lines().last().unwrap_or_default()
+        );
+    }
+    docker::assert_apps_running();
+}
+
+/// An archive whose dump does not hold what its statistics say (one table's row count off by
+/// one, every checksum consistent): the check after loading catches it, before the swap.
+#[test]
+fn restore_whose_dump_differs_from_its_recorded_statistics_fails_and_changes_nothing() {
+    let env = common::setup();
+    for (m, table) in [
+        (Module::N8n, "public.settings"),
+        (Module::OneApi, "options"),
+    ] {
+        db::seed(m);
+        let backup = env.backup(m, m.id());
+        let off = env.path(&format!("{}-stats-off.tar.gz", m.id()));
+        common::archive::rewrite_metadata(&backup, &off, |meta| {
+            let rows = &mut meta["db"]["stats"]["tables"][table];
+            let n = rows.as_u64().expect("row count recorded");
+            *rows = (n + 1).into();
+        });
+        env.run(&["verify", off.to_str().unwrap()])
+            .assert_code(0, "verify (the checksums are consistent)");
+        common::write_more(m);
+        let before = fp::module(m);
+        let out = env.run(&["--json", "restore", m.id(), off.to_str().unwrap(), "--yes"]);
+        out.assert_code(1, "restore of a dump that differs from its statistics");
+        let error = out.last_json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            error.contains(table) && error.contains("differs"),
+            "the error should name the table that differs: {error}"
+        );
+        fp::assert_same(&before, &fp::module(m), "live data after the failed check");
+        assert_eq!(db::leftovers(), vec![], "databases left behind");
+        docker::assert_apps_running();
+    }
+}
+
+#[test]
+fn oneapi_backup_cancelled_by_sigterm_leaves_no_file_and_apps_running() {
+    let env = common::setup();
+    let m = Module::OneApi;
+    db::seed(m);
+    db::add_big_table(m, big_rows(m));
+    let dir = env.subdir("out");
+    let mut child = env.spawn(&["--json", "backup", m.id(), "-o", dir.to_str().unwrap()]);
+    child.wait_phase("dump", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(500));
+    child.signal(libc::SIGTERM);
+    let out = child.finish(Duration::from_secs(60));
+    out.assert_code(130, "backup cancelled by SIGTERM");
+    assert_eq!(
+        out.last_json(),
+        serde_json::json!({"success": false, "cancelled": true})
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "files left");
+    docker::assert_apps_running();
+    db::seed(m);
+}

@@ -1,0 +1,153 @@
+//! A failure after the swap: the app does not come up healthy with the restored data, so the
+//! restore must swap the previous database back. Provoked with the n8n stand-in, which exits
+//! at start when it cannot read its config file (made root-owned while it runs; it reads the
+//! file only at start, and ai-backup reads it as root, so the key check still passes).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{db, docker, fp, Module};
+
+const CONFIG: &str = "/home/node/.n8n/config";
+
+/// Makes n8n fail at its next start; puts things right on drop, even after a panic (n8n is then
+/// stopped, so the file is put back with `docker cp -a`, which works on a stopped container).
+struct BrokenN8nStart {
+    content: Vec<u8>,
+    owner: (u32, u32),
+}
+
+impl BrokenN8nStart {
+    fn new() -> Self {
+        let read = docker::docker(&["exec", common::N8N_APP, "cat", CONFIG]);
+        assert!(read.status.success(), "read {CONFIG}");
+        let stat = docker::docker(&["exec", common::N8N_APP, "stat", "-c", "%u %g", CONFIG]);
+        let ids: Vec<u32> = String::from_utf8_lossy(&stat.stdout)
+            .split_whitespace()
+            .map(|n| n.parse().expect("uid/gid"))
+            .collect();
+        let out = docker::docker(&[
+            "exec",
+            "-u",
+            "root",
+            common::N8N_APP,
+            "chown",
+            "root:root",
+            CONFIG,
+        ]);
+        assert!(out.status.success(), "chown {CONFIG}");
+        BrokenN8nStart {
+            content: read.stdout,
+            owner: (ids[0], ids[1]),
+        }
+    }
+}
+
+impl Drop for BrokenN8nStart {
+    fn drop(&mut self) {
+        // A tar stream keeps the owner in its header (`docker cp -a` would need a running
+        // container to resolve the user).
+        let mut h = tar::Header::new_gnu();
+        h.set_size(self.content.len() as u64);
+        h.set_mode(0o600);
+        h.set_uid(self.owner.0.into());
+        h.set_gid(self.owner.1.into());
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_data(&mut h, "config", self.content.as_slice())
+            .expect("tar");
+        let tarball = b.into_inner().expect("tar");
+        let dir = CONFIG.rsplit_once('/').unwrap().0;
+        let mut child = Command::new("docker")
+            .args(["cp", "-", &format!("{}:{dir}", common::N8N_APP)])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("docker cp");
+        let _ = child.stdin.take().unwrap().write_all(&tarball);
+        let _ = child.wait();
+        let _ = docker::docker(&["start", common::N8N_APP]);
+        docker::wait_http("http://127.0.0.1:5678/healthz", Duration::from_secs(60));
+    }
+}
+
+/// `settle`: wait until Docker reports the apps healthy again after the backup paused them.
+fn unhealthy_after_swap_rolls_back(m: Module, settle: bool) {
+    let env = common::setup();
+    // n8n (an app of both modules here) must come up within 8 s or the restore is undone.
+    let cfg = env.path("rollback.toml");
+    common::write_config(
+        &cfg,
+        &env.journal,
+        "[modules.n8n.health]\ntimeout-secs = 8\n\
+         [modules.oneapi]\napps = [\"ai-server-oneapi\", \"ai-server-n8n\"]\n\
+         [modules.oneapi.health]\ntimeout-secs = 8\n",
+    );
+    db::seed(m);
+    let backup = env.backup_with(&cfg, m, "out");
+    common::put_other_content(m);
+    let before = fp::module(m);
+    let others = fp::others(m);
+
+    if settle {
+        for app in [common::N8N_APP, common::ONEAPI_APP] {
+            assert!(
+                docker::wait_healthy(app, Duration::from_secs(30)),
+                "{app} healthy"
+            );
+        }
+    }
+    let broken = BrokenN8nStart::new();
+    let out = env.run_with(
+        &cfg,
+        &[
+            "--json",
+            "restore",
+            m.id(),
+            backup.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    out.assert_code(1, "restore whose app does not come up");
+    let error = out.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("health") && error.contains("put back"),
+        "the error should say the health check failed and the data was put back: {error}"
+    );
+    fp::assert_same(&before, &fp::module(m), "live data after the rollback");
+    fp::assert_same(
+        &others,
+        &fp::others(m),
+        "other databases after the rollback",
+    );
+    assert_eq!(db::leftovers(), vec![], "databases left behind");
+    let journal = std::fs::read_to_string(&env.journal).unwrap_or_default();
+    assert!(
+        journal.contains("\"rollback\""),
+        "the rollback is logged:\n{journal}"
+    );
+    drop(broken);
+    docker::assert_apps_running();
+}
+
+#[test]
+fn n8n_restore_whose_app_fails_its_health_check_puts_the_previous_database_back() {
+    unhealthy_after_swap_rolls_back(Module::N8n, true);
+}
+
+/// The sequence the confirmation prompt suggests: a backup, then at once the restore. The
+/// backup's pause leaves Docker's health status "unhealthy" for a moment; the restore must
+/// still know that the app was fine before, and undo a restore that breaks it.
+#[test]
+fn n8n_restore_right_after_a_backup_still_puts_the_previous_database_back_when_the_app_fails() {
+    unhealthy_after_swap_rolls_back(Module::N8n, false);
+}
+
+#[test]
+fn oneapi_restore_whose_app_fails_its_health_check_puts_the_previous_database_back() {
+    unhealthy_after_swap_rolls_back(Module::OneApi, true);
+}
