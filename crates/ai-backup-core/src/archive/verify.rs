@@ -34,10 +34,14 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
         path: path.to_path_buf(),
         reason,
     };
-    let total = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?
-        .len();
+    let total = match tokio::fs::metadata(path).await {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => return Err(Error::Usage(format!("{} is not a file", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Usage(format!("archive {} does not exist", path.display())))
+        }
+        Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), e)),
+    };
     progress.phase("verify", Some(total));
     let mut r = ArchiveReader::open(path).await?;
     let first = r
