@@ -38,7 +38,10 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
         Ok(m) if m.is_file() => m.len(),
         Ok(_) => return Err(Error::Usage(format!("{} is not a file", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Usage(format!("archive {} does not exist", path.display())))
+            return Err(Error::Usage(format!(
+                "archive {} does not exist",
+                path.display()
+            )))
         }
         Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), e)),
     };
