@@ -314,7 +314,11 @@ async fn release_all(docker: &DockerClient, names: &[String], how: Hold) -> Resu
             Hold::Paused => docker.unpause(name).await,
         };
         if let Err(e) = r {
-            first_err.get_or_insert(e);
+            // Someone else may have started or unpaused it meanwhile: that is what we wanted.
+            let back = matches!(docker.state(name).await, Ok(st) if st.running && !st.paused);
+            if !back {
+                first_err.get_or_insert(e);
+            }
         }
     }
     match first_err {

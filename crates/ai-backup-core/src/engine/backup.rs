@@ -101,7 +101,10 @@ pub async fn backup(
     }
     .await;
     if let Some(g) = guard {
-        g.release().await?;
+        if let Err(e) = g.release().await {
+            // The archive (if any) is complete and valid; the apps need a look.
+            progress.warn(format!("the module's apps could not all be resumed: {e}"));
+        }
     }
     result
 }
