@@ -72,8 +72,10 @@ impl Drop for BrokenN8nStart {
     }
 }
 
-/// `settle`: wait until Docker reports the apps healthy again after the backup paused them.
-fn unhealthy_after_swap_rolls_back(m: Module, settle: bool) {
+/// `backup_just_before`: take a backup (of a database big enough for the dump to outlast
+/// Docker's 2 s health interval) right before the restore, as the confirmation prompt
+/// suggests; otherwise wait until Docker reports the apps healthy again.
+fn unhealthy_after_swap_rolls_back(m: Module, backup_just_before: bool) {
     let env = common::setup();
     // n8n (an app of both modules here) must come up within 8 s or the restore is undone.
     let cfg = env.path("rollback.toml");
@@ -87,10 +89,9 @@ fn unhealthy_after_swap_rolls_back(m: Module, settle: bool) {
     db::seed(m);
     let backup = env.backup_with(&cfg, m, "out");
     common::put_other_content(m);
-    let before = fp::module(m);
-    let others = fp::others(m);
-
-    if settle {
+    if backup_just_before {
+        db::add_big_table(m, 100_000);
+    } else {
         for app in [common::N8N_APP, common::ONEAPI_APP] {
             assert!(
                 docker::wait_healthy(app, Duration::from_secs(30)),
@@ -98,7 +99,13 @@ fn unhealthy_after_swap_rolls_back(m: Module, settle: bool) {
             );
         }
     }
+    let before = fp::module(m);
+    let others = fp::others(m);
+
     let broken = BrokenN8nStart::new();
+    if backup_just_before {
+        env.backup_with(&cfg, m, "just-before");
+    }
     let out = env.run_with(
         &cfg,
         &[
@@ -132,11 +139,12 @@ fn unhealthy_after_swap_rolls_back(m: Module, settle: bool) {
     );
     drop(broken);
     docker::assert_apps_running();
+    db::seed(m);
 }
 
 #[test]
 fn n8n_restore_whose_app_fails_its_health_check_puts_the_previous_database_back() {
-    unhealthy_after_swap_rolls_back(Module::N8n, true);
+    unhealthy_after_swap_rolls_back(Module::N8n, false);
 }
 
 /// The sequence the confirmation prompt suggests: a backup, then at once the restore. The
@@ -144,10 +152,10 @@ fn n8n_restore_whose_app_fails_its_health_check_puts_the_previous_database_back(
 /// still know that the app was fine before, and undo a restore that breaks it.
 #[test]
 fn n8n_restore_right_after_a_backup_still_puts_the_previous_database_back_when_the_app_fails() {
-    unhealthy_after_swap_rolls_back(Module::N8n, false);
+    unhealthy_after_swap_rolls_back(Module::N8n, true);
 }
 
 #[test]
 fn oneapi_restore_whose_app_fails_its_health_check_puts_the_previous_database_back() {
-    unhealthy_after_swap_rolls_back(Module::OneApi, true);
+    unhealthy_after_swap_rolls_back(Module::OneApi, false);
 }

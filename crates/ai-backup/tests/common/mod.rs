@@ -118,12 +118,13 @@ fn lock() -> Lock {
 }
 
 /// At the end of a test (and on panic): every container of the stack runs again, unpaused,
-/// and the databases answer.
-struct StackGuard;
+/// and the databases answer. Reports how long the test held the stack.
+struct StackGuard(std::time::Instant);
 
 impl Drop for StackGuard {
     fn drop(&mut self) {
         docker::ensure_stack_up();
+        eprintln!("[stack] held for {:.1?}", self.0.elapsed());
     }
 }
 
@@ -148,7 +149,7 @@ pub fn setup() -> Env {
             asked.elapsed()
         );
     }
-    let stack = StackGuard;
+    let stack = StackGuard(std::time::Instant::now());
     docker::ensure_stack_up();
     db::drop_leftovers();
     db::ensure_neighbours();

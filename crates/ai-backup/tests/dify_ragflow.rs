@@ -1,0 +1,597 @@
+//! Dify and RAGFlow end to end on the local stack: the database, the objects and the indices of
+//! a module in one archive, and back.
+//!
+//! - The round trip is equal store by store: rows, object bytes/content type/metadata,
+//!   documents/mappings/settings/aliases, after the module was changed in all three stores.
+//! - A backup or restore of one module leaves everything else byte-identical: the other
+//!   module's database, buckets and indices, and (Dify) the objects outside its prefix in the
+//!   bucket it shares, which keep the changes made to them after the backup.
+//! - `plan` lists exactly the module's buckets/prefixes and indices.
+//! - The apps of the module (only those) are paused during the backup and stopped during the
+//!   restore; a restore that meets `_bulk` 429s backs off and succeeds.
+//! - The archive holds `minio/<bucket>/<key>`, `objects.ndjson`, `es/<index>/definition.json`
+//!   and the documents, verifies, and its metadata counts what was seeded.
+//! - Harder cases: an index whose `index.max_result_window` is below the tool's page size, and
+//!   RAGFlow restored into an emptied database (the tables that name its buckets and indices
+//!   are gone) after its buckets and indices were lost.
+//!
+//! Run: `cargo test -p ai-backup --test dify_ragflow -- --test-threads=1` (needs
+//! `scripts/stack up`).
+
+mod common;
+mod multistore;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use multistore::archive::Listing;
+use multistore::fingerprint::{assert_all, assert_changed, assert_same, canon, compare, World};
+use multistore::seed::{self, Seeded};
+use multistore::{es, s3, Env, Module};
+use serde_json::{json, Value};
+
+#[test]
+#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
+fn dify_round_trip_is_exact_and_leaves_ragflow_and_the_rest_of_the_shared_bucket_alone() {
+    round_trip(Module::Dify);
+}
+
+#[test]
+#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
+fn ragflow_round_trip_in_the_real_layout_is_exact_and_leaves_dify_alone() {
+    round_trip(Module::Ragflow);
+}
+
+/// Seed both modules, back `m` up, change `m` in all three stores (and, for Dify, other apps'
+/// objects in the shared bucket), restore, and compare.
+fn round_trip(m: Module) {
+    let t = std::time::Instant::now();
+    let step = |what: &str| eprintln!("[{:>6.1}s] {what}", t.elapsed().as_secs_f64());
+    let env = multistore::setup();
+    step("setup");
+    seed::seed(m.other());
+    step("seed other");
+    let seeded = seed::seed(m);
+    step("seed");
+    check_plan(&env, m, &seeded);
+    step("plan");
+
+    let before = World::capture();
+    step("capture");
+    let archive = backup_checking_apps_are_paused(&env, m);
+    step("backup");
+    multistore::assert_apps_running();
+    let after_backup = World::capture();
+    step("capture");
+    assert_same(
+        &before.all(),
+        &after_backup.all(),
+        "everything after a backup",
+    );
+    check_archive(&env, m, &archive, &seeded, &before);
+    step("archive");
+
+    seed::change(m);
+    step("change");
+    let changed = World::capture();
+    step("capture");
+    assert_changed(&before.module(m), &changed.module(m), "the module's change");
+    if m == Module::Dify {
+        assert_changed(
+            &before.others(m),
+            &changed.others(m),
+            "the change outside the prefix",
+        );
+    }
+
+    if m == Module::Ragflow {
+        // ES is busy: the first _bulk requests answer 429; the load must back off and retry.
+        es::set_faults(json!({"bulk_429": 2}));
+    }
+    restore_checking_apps_are_stopped(&env, m, &archive);
+    step("restore");
+    if m == Module::Ragflow {
+        let left = es::ok("GET", "/_test/faults", None);
+        assert_eq!(left["bulk_429"], 0, "the 429s were met and retried: {left}");
+    }
+    multistore::assert_apps_running();
+    let after = World::capture();
+    step("capture");
+    assert_all(vec![
+        compare(
+            &before.module(m),
+            &after.module(m),
+            &format!("{} after the restore (- archived, + restored)", m.id()),
+        ),
+        compare(
+            &changed.others(m),
+            &after.others(m),
+            &format!(
+                "everything outside {} after its restore (- before, + after)",
+                m.id()
+            ),
+        ),
+    ]);
+    for (b, _) in seeded.buckets.iter() {
+        assert!(
+            s3::multipart_uploads(b).is_empty(),
+            "multipart uploads left in {b}"
+        );
+    }
+}
+
+/// `backup`, checking that the module's apps are paused while the dump runs (and only its).
+fn backup_checking_apps_are_paused(env: &Env, m: Module) -> std::path::PathBuf {
+    let dir = env.subdir("out");
+    let mut child = env.spawn(&["--json", "backup", m.id(), "-o", dir.to_str().unwrap()]);
+    child.wait_phase("dump", Duration::from_secs(120));
+    for app in m.apps() {
+        assert_eq!(
+            common::docker::state(app),
+            Some((true, true)),
+            "{app} is paused during the backup"
+        );
+    }
+    for app in m.other().apps() {
+        assert_eq!(
+            common::docker::state(app),
+            Some((true, false)),
+            "{app} runs during the backup of {}",
+            m.id()
+        );
+    }
+    let out = child.finish(Duration::from_secs(300));
+    out.assert_code(0, &format!("backup {}", m.id()));
+    let path = out.result_path();
+    assert!(path.starts_with(&dir) && path.is_file(), "archive {path:?}");
+    path
+}
+
+/// `restore --yes`, checking that the module's apps are stopped while its objects load (and
+/// the other module's are not).
+fn restore_checking_apps_are_stopped(env: &Env, m: Module, archive: &Path) {
+    let mut child = env.spawn_restore(m, archive);
+    child.wait_phase("objects-load", Duration::from_secs(240));
+    for app in m.apps() {
+        assert!(
+            !common::docker::is_running(app),
+            "{app} is stopped during the restore"
+        );
+    }
+    for app in m.other().apps() {
+        assert!(
+            common::docker::is_running(app),
+            "{app} runs during the restore of {}",
+            m.id()
+        );
+    }
+    let out = child.finish(Duration::from_secs(300));
+    out.assert_code(0, &format!("restore {}", m.id()));
+    assert_eq!(
+        out.last_json(),
+        json!({"success": true}),
+        "restore result object"
+    );
+}
+
+/// The module's buckets/prefixes and indices after `seed`.
+fn expected_scope(m: Module) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
+    let (objects, indices): (Vec<(&str, &str)>, Vec<&str>) = match m {
+        Module::Dify => (
+            vec![
+                (seed::DIFY_BIG, ""),
+                (seed::DIFY_FILES, ""),
+                (seed::DIFY_MANY, ""),
+                (seed::SHARED, seed::SHARED_PREFIX),
+            ],
+            vec![seed::DIFY_CHUNKS, seed::DIFY_EMPTY, seed::DIFY_KEYWORDS],
+        ),
+        Module::Ragflow => (
+            vec![
+                (seed::KB_HANDBOOK, ""),
+                (seed::KB_NOTES, ""),
+                (seed::KB_RECIPES, ""),
+                (seed::FOLDER_ROOT, ""),
+            ],
+            vec![seed::RF_BIG, seed::RF_SMALL, seed::RF_META],
+        ),
+    };
+    (
+        objects
+            .into_iter()
+            .map(|(b, p)| (b.to_string(), p.to_string()))
+            .collect(),
+        indices.into_iter().map(String::from).collect(),
+    )
+}
+
+/// `plan <module>` names exactly the module's database, buckets/prefixes and indices, with
+/// what they hold, and nothing of the other module.
+fn check_plan(env: &Env, m: Module, seeded: &Seeded) {
+    let plan = env.plan(m);
+    assert_eq!(plan["scope"]["database"], m.db(), "{plan}");
+    assert_eq!(plan["database_present"], true, "{plan}");
+    let objects: BTreeSet<(String, String)> = plan["scope"]["objects"]
+        .as_array()
+        .expect("scope.objects")
+        .iter()
+        .map(|o| {
+            (
+                o["bucket"].as_str().unwrap().to_string(),
+                o["prefix"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let indices: BTreeSet<String> = plan["scope"]["indices"]
+        .as_array()
+        .expect("scope.indices")
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    let (want_objects, want_indices) = expected_scope(m);
+    assert_eq!(
+        objects,
+        want_objects,
+        "buckets/prefixes in the plan of {}",
+        m.id()
+    );
+    assert_eq!(indices, want_indices, "indices in the plan of {}", m.id());
+    // What the plan counts is what was seeded.
+    let counts: BTreeMap<String, (u64, u64)> = plan["object_counts"]
+        .as_array()
+        .expect("object_counts")
+        .iter()
+        .map(|c| {
+            (
+                c[0].as_str().unwrap().to_string(),
+                (c[2].as_u64().unwrap(), c[3].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(counts, seeded.buckets, "objects and bytes in the plan");
+    let docs: BTreeMap<String, u64> = plan["index_counts"]
+        .as_array()
+        .expect("index_counts")
+        .iter()
+        .map(|c| (c[0].as_str().unwrap().to_string(), c[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(docs, seeded.indices, "documents in the plan");
+    // The text form lists the same and nothing of the other module.
+    let out = env.run(&["plan", m.id()]);
+    out.assert_code(0, "plan (text)");
+    for (b, p) in &want_objects {
+        assert!(
+            out.stdout.contains(&format!("bucket {b}")),
+            "{b} missing:\n{}",
+            out.stdout
+        );
+        if !p.is_empty() {
+            assert!(
+                out.stdout.contains(&format!("prefix {p}")),
+                "{p} missing:\n{}",
+                out.stdout
+            );
+        }
+    }
+    for i in &want_indices {
+        assert!(
+            out.stdout.contains(&format!("index     {i}:")),
+            "{i} missing:\n{}",
+            out.stdout
+        );
+    }
+    let foreign: Vec<&str> = match m {
+        Module::Dify => vec!["ragflow", "kb1ff", "kb08b", "kb9f9", seed::FOLDER_ROOT],
+        Module::Ragflow => vec!["dify"],
+    };
+    for f in foreign {
+        assert!(
+            !out.stdout.contains(f),
+            "the plan of {} names {f}:\n{}",
+            m.id(),
+            out.stdout
+        );
+    }
+}
+
+/// The archive holds every object of the scope (same bytes) and no other, their index with
+/// the metadata read from the server, each index's definition and documents; it verifies; its
+/// metadata counts what was seeded.
+fn check_archive(env: &Env, m: Module, archive: &Path, seeded: &Seeded, live: &World) {
+    let out = env.run(&["verify", archive.to_str().unwrap()]);
+    out.assert_code(0, "verify");
+    let listing = Listing::read(archive);
+    let names = listing.names();
+    assert_eq!(names.first(), Some(&"metadata.json"), "first entry");
+    assert_eq!(names.last(), Some(&"manifest.json"), "last entry");
+
+    // Objects: minio/<bucket>/<key>, byte for byte.
+    let in_archive: BTreeMap<&str, (u64, &str)> = listing
+        .entries
+        .iter()
+        .filter(|(n, _, _)| n.starts_with("minio/"))
+        .map(|(n, size, sha)| (n.as_str(), (*size, sha.as_str())))
+        .collect();
+    let expected: BTreeMap<String, (u64, String)> = seeded
+        .objects
+        .iter()
+        .map(|((b, k), v)| (format!("minio/{b}/{k}"), v.clone()))
+        .collect();
+    let got: BTreeMap<String, (u64, String)> = in_archive
+        .iter()
+        .map(|(n, (s, h))| (n.to_string(), (*s, h.to_string())))
+        .collect();
+    if got != expected {
+        let missing: Vec<&String> = expected
+            .keys()
+            .filter(|k| !got.contains_key(*k))
+            .take(10)
+            .collect();
+        let extra: Vec<&String> = got
+            .keys()
+            .filter(|k| !expected.contains_key(*k))
+            .take(10)
+            .collect();
+        let wrong: Vec<&String> = expected
+            .iter()
+            .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
+            .map(|(k, _)| k)
+            .take(10)
+            .collect();
+        panic!("objects in the archive: missing {missing:?}, not in scope {extra:?}, other bytes {wrong:?}");
+    }
+    // objects.ndjson: one record per object, with what the server returned at the backup.
+    let records: Vec<Value> = listing.small["objects.ndjson"]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("objects.ndjson line"))
+        .collect();
+    assert_eq!(
+        records.len(),
+        seeded.objects.len(),
+        "records in objects.ndjson"
+    );
+    for r in &records {
+        let key = (
+            r["bucket"].as_str().unwrap().to_string(),
+            r["key"].as_str().unwrap().to_string(),
+        );
+        let live = live
+            .objects
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key:?} is not live"));
+        assert_eq!(r["size"], live.size, "size of {key:?}");
+        assert_eq!(
+            r["meta"],
+            serde_json::to_value(&live.meta).unwrap(),
+            "content type and metadata of {key:?} in objects.ndjson"
+        );
+    }
+
+    // Indices: es/<index>/definition.json and the documents, as they were live.
+    for (index, n) in &seeded.indices {
+        let def_entry = format!("es/{index}/definition.json");
+        let def = listing.json(&def_entry);
+        let (live_def, live_docs) = &live.indices[index];
+        let settings_live: BTreeMap<String, Value> = live_def["settings"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // The settings the archive records are the live ones without what the server sets
+        // by itself (the same list the fingerprint leaves out).
+        let settings_archived: BTreeMap<String, Value> = def["settings"]
+            .as_object()
+            .expect("settings")
+            .iter()
+            .map(|(k, v)| {
+                let k = if k.starts_with("index.") {
+                    k.clone()
+                } else {
+                    format!("index.{k}")
+                };
+                (k, v.clone())
+            })
+            .collect();
+        assert_eq!(
+            canon(&json!(settings_archived)),
+            canon(&json!(settings_live)),
+            "settings of {index} in {def_entry} (left) and live (right)"
+        );
+        assert_eq!(
+            canon(&def["mappings"]),
+            canon(&live_def["mappings"]),
+            "mappings of {index}"
+        );
+        assert_eq!(
+            canon(&def["aliases"]),
+            canon(&live_def["aliases"]),
+            "aliases of {index}"
+        );
+        let parts: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|p| p.starts_with(&format!("es/{index}/docs.ndjson")))
+            .collect();
+        let mut docs: Vec<es::DocRow> = Vec::new();
+        for p in &parts {
+            let data = listing
+                .small
+                .get(*p)
+                .unwrap_or_else(|| panic!("{p} not read"));
+            for l in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let mut v: Value = serde_json::from_slice(l).expect("document line");
+                docs.push((
+                    v["_id"].as_str().unwrap().to_string(),
+                    v["_routing"].as_str().map(str::to_string),
+                    v["_source"].take(),
+                ));
+            }
+        }
+        docs.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            docs.len() as u64,
+            *n,
+            "documents of {index} in the archive ({parts:?})"
+        );
+        let canon_docs = |d: &[es::DocRow]| -> Vec<String> {
+            d.iter()
+                .map(|(i, r, s)| format!("{i}|{r:?}|{}", canon(s)))
+                .collect()
+        };
+        assert!(
+            canon_docs(&docs) == canon_docs(live_docs),
+            "documents of {index} in the archive differ from the live ones"
+        );
+    }
+    let es_dirs: BTreeSet<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("es/"))
+        .filter_map(|n| n.split_once('/').map(|(i, _)| i))
+        .collect();
+    let want: BTreeSet<&str> = seeded.indices.keys().map(String::as_str).collect();
+    assert_eq!(es_dirs, want, "indices in the archive");
+    let db_parts: Vec<&&str> = names
+        .iter()
+        .filter(|n| n.starts_with(&format!("db/{}.sql.part-", m.db())))
+        .collect();
+    assert!(!db_parts.is_empty(), "no dump in {names:?}");
+
+    // metadata.json
+    let meta = listing.json("metadata.json");
+    assert_eq!(meta["moduleId"], m.id());
+    assert_eq!(
+        meta["components"],
+        json!(["db", "minio", "es"]),
+        "components"
+    );
+    assert_eq!(meta["quiesced"], true, "apps held still during the backup");
+    let buckets: BTreeMap<String, (u64, u64)> = meta["objects"]["buckets"]
+        .as_object()
+        .expect("objects.buckets")
+        .iter()
+        .map(|(b, c)| {
+            (
+                b.clone(),
+                (c["objects"].as_u64().unwrap(), c["bytes"].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        buckets, seeded.buckets,
+        "objects and bytes per bucket in metadata.json"
+    );
+    let indices: BTreeMap<String, u64> = meta["indices"]["indices"]
+        .as_object()
+        .expect("indices.indices")
+        .iter()
+        .map(|(i, n)| (i.clone(), n.as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        indices, seeded.indices,
+        "documents per index in metadata.json"
+    );
+    let tables: BTreeMap<String, u64> = meta["db"]["stats"]["tables"]
+        .as_object()
+        .expect("db.stats.tables")
+        .iter()
+        .map(|(t, n)| (t.clone(), n.as_u64().unwrap()))
+        .collect();
+    assert_eq!(tables, seeded.tables, "rows per table in metadata.json");
+    assert_eq!(meta["objects"]["indexEntry"], "objects.ndjson");
+    let scope: BTreeSet<(String, String)> = meta["objects"]["scope"]
+        .as_array()
+        .expect("objects.scope")
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_string(),
+                p[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(scope, expected_scope(m).0, "objects.scope in metadata.json");
+
+    // manifest.json: every other entry, with its size and checksum.
+    let manifest = listing.json("manifest.json");
+    let listed: BTreeMap<String, (u64, String)> = manifest["entries"]
+        .as_array()
+        .expect("manifest entries")
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                (
+                    e["size"].as_u64().unwrap(),
+                    e["sha256"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect();
+    let actual: BTreeMap<String, (u64, String)> = listing
+        .entries
+        .iter()
+        .filter(|(n, _, _)| n != "manifest.json")
+        .map(|(n, s, h)| (n.clone(), (*s, h.clone())))
+        .collect();
+    assert!(
+        listed == actual,
+        "manifest.json does not describe the entries"
+    );
+}
+
+/// Real Elasticsearch refuses any search whose `size` is above `index.max_result_window`,
+/// with point in time and search_after too; a backup must page within it.
+#[test]
+#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
+fn an_index_with_a_small_result_window_round_trips() {
+    let env = multistore::setup();
+    seed::seed_db(Module::Dify);
+    seed::clear_stores(Module::Dify);
+    let name = "dify-small-window";
+    es::create_index(
+        name,
+        &json!({"settings": {"number_of_shards": 1, "number_of_replicas": 0, "max_result_window": 500},
+                "mappings": {"properties": {"n": {"type": "integer"}}}}),
+    );
+    es::bulk(
+        name,
+        (0..1200).map(|i| es::Doc {
+            id: format!("d{i}"),
+            routing: None,
+            source: json!({"n": i}),
+        }),
+        1000,
+    );
+    let before = World::capture();
+    let archive = env.backup(Module::Dify, "out");
+    es::delete_docs(name, &[("d1", None), ("d2", None)]);
+    env.restore_ok(Module::Dify, &archive);
+    assert_same(
+        &before.module(Module::Dify),
+        &World::capture().module(Module::Dify),
+        "dify after the restore",
+    );
+}
+
+/// Disaster recovery: RAGFlow's database was recreated empty (its tables, which name its
+/// buckets and indices, are gone) and its buckets and indices were lost. The restore must
+/// bring everything back from the archive.
+#[test]
+#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
+fn ragflow_restores_into_an_emptied_database_and_lost_stores() {
+    let env = multistore::setup();
+    seed::seed(Module::Ragflow);
+    let before = World::capture();
+    let archive = env.backup(Module::Ragflow, "out");
+    common::db::reset(common::Engine::My, Module::Ragflow.db());
+    seed::clear_stores(Module::Ragflow);
+    env.restore_ok(Module::Ragflow, &archive);
+    assert_same(
+        &before.module(Module::Ragflow),
+        &World::capture().module(Module::Ragflow),
+        "ragflow restored into an empty database",
+    );
+}
