@@ -112,9 +112,11 @@ pub async fn restore(
     }
     let healthy_before = match &docker {
         Some(d) if !module.apps.is_empty() => {
+            // An app just resumed from a backup's pause may report "starting" or "unhealthy"
+            // for a few seconds: give it a short while before calling it unhealthy.
             let quick = ModuleConfig {
                 health: crate::config::HealthConfig {
-                    timeout_secs: 0,
+                    timeout_secs: module.health.timeout_secs.min(20),
                     ..module.health.clone()
                 },
                 ..module.clone()
