@@ -32,13 +32,11 @@ use multistore::{es, s3, Env, Module};
 use serde_json::{json, Value};
 
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn dify_round_trip_is_exact_and_leaves_ragflow_and_the_rest_of_the_shared_bucket_alone() {
     round_trip(Module::Dify);
 }
 
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn ragflow_round_trip_in_the_real_layout_is_exact_and_leaves_dify_alone() {
     round_trip(Module::Ragflow);
 }
@@ -545,7 +543,6 @@ fn check_archive(env: &Env, m: Module, archive: &Path, seeded: &Seeded, live: &W
 /// Real Elasticsearch refuses any search whose `size` is above `index.max_result_window`,
 /// with point in time and search_after too; a backup must page within it.
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn an_index_with_a_small_result_window_round_trips() {
     let env = multistore::setup();
     seed::seed_db(Module::Dify);
@@ -580,7 +577,6 @@ fn an_index_with_a_small_result_window_round_trips() {
 /// buckets and indices, are gone) and its buckets and indices were lost. The restore must
 /// bring everything back from the archive.
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn ragflow_restores_into_an_emptied_database_and_lost_stores() {
     let env = multistore::setup();
     seed::seed(Module::Ragflow);

@@ -152,7 +152,6 @@ fn assert_cancelled(out: &common::bin::Out, what: &str) {
 /// (a) ES answers `PUT /<index>` with 400 for the last archived index, after the first ones
 /// were recreated and loaded.
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn es_refusing_to_create_an_index_leaves_dify_as_it_was() {
     let case = prepare(false, None, change);
     es::set_faults(json!({"fail_put_index": seed::DIFY_KEYWORDS}));
@@ -169,7 +168,6 @@ fn es_refusing_to_create_an_index_leaves_dify_as_it_was() {
 
 /// (b) `_bulk` answers 200 with failed items.
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn bulk_item_errors_leave_dify_as_it_was() {
     let case = prepare(false, None, change);
     es::set_faults(json!({"bulk_item_errors": 3}));
@@ -181,7 +179,6 @@ fn bulk_item_errors_leave_dify_as_it_was() {
 
 /// (c) The S3 server is down when the restore starts: it must fail before touching anything.
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn s3_down_at_the_start_fails_before_anything_is_touched() {
     let case = prepare(false, None, change);
     let out = common::docker::docker(&["stop", multistore::MINIO]);
@@ -206,7 +203,6 @@ fn s3_down_at_the_start_fails_before_anything_is_touched() {
 /// (d) The MySQL container is killed while the dump (with a big table) loads into the staged
 /// database; the staged database may be left (the next restore removes it, as documented).
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn mysql_killed_during_the_load_leaves_dify_as_it_was() {
     let case = prepare(false, Some(300_000), change);
     let mut child = case.env.spawn_restore(M, &case.archive);
@@ -228,7 +224,6 @@ fn mysql_killed_during_the_load_leaves_dify_as_it_was() {
 /// indices, already replaced, and the objects must come back. (A bucket deleted after the
 /// backup is the case of (f).)
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn cancel_during_the_big_object_upload_leaves_dify_as_it_was() {
     let case = prepare(true, None, change_keeping_buckets);
     let mut child = case.env.spawn_restore(M, &case.archive);
@@ -243,7 +238,6 @@ fn cancel_during_the_big_object_upload_leaves_dify_as_it_was() {
 /// (f) SIGINT while objects are being loaded into `dify-many`, which the change deleted and
 /// the restore recreated: what was uploaded there must not stay, nor the bucket.
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn cancel_while_loading_into_a_recreated_bucket_leaves_dify_as_it_was() {
     let case = prepare(false, None, change);
     // Objects load in archive order: bucket by bucket (the whole buckets sorted, then the
@@ -272,7 +266,6 @@ fn cancel_while_loading_into_a_recreated_bucket_leaves_dify_as_it_was() {
 
 /// (g) SIGINT while the live objects are copied aside into the hold bucket.
 #[test]
-#[ignore = "issue 3 in progress: run with --ignored; known failures are listed in the closing note"]
 fn cancel_while_holding_the_live_objects_leaves_no_copies() {
     let case = prepare(false, None, change_lightly);
     let mut child = case.env.spawn_restore(M, &case.archive);

@@ -71,6 +71,8 @@ pub struct Held {
     pub indices: Vec<(String, String, serde_json::Value)>,
 }
 
+/// Clone every live index aside. A failure or a cancel midway deletes the clones already made
+/// before returning; each clone runs to its end, a cancel stops the next one from starting.
 pub async fn hold(
     es: &EsClient,
     live: &[String],
@@ -78,18 +80,43 @@ pub async fn hold(
     cancel: &Cancel,
 ) -> Result<Held> {
     progress.phase("indices-hold", None);
+    let calm = Cancel::new();
     let mut held = Held::default();
+    let mut result = Ok(());
     for i in live {
+        if cancel.is_cancelled() {
+            result = Err(Error::Cancelled);
+            break;
+        }
         let hold = format!("{i}{HOLD_SUFFIX}");
-        let _ = es.delete_index(&hold, cancel).await;
-        let def = es.index_def(i, cancel).await?;
-        es.clone_index(i, &hold, &serde_json::json!({}), cancel)
-            .await?;
-        held.indices.push((
-            i.clone(),
-            hold,
-            serde_json::Value::Object(def.aliases.clone()),
-        ));
+        let step = async {
+            es.delete_index(&hold, &calm).await?;
+            let def = es.index_def(i, &calm).await?;
+            es.clone_index(i, &hold, &serde_json::json!({}), &calm)
+                .await?;
+            Ok::<_, Error>(def)
+        };
+        match step.await {
+            Ok(def) => held.indices.push((
+                i.clone(),
+                hold,
+                serde_json::Value::Object(def.aliases.clone()),
+            )),
+            Err(e) => {
+                // A clone that failed halfway may exist without being complete.
+                let _ = es.delete_index(&hold, &calm).await;
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if let Err(e) = result {
+        if let Err(u) = release(es, &held, &calm).await {
+            progress.warn(format!(
+                "held copies of the live indices remain (suffix {HOLD_SUFFIX}): {u}"
+            ));
+        }
+        return Err(e);
     }
     Ok(held)
 }

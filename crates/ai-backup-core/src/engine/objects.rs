@@ -179,7 +179,8 @@ pub struct Held {
     pub objects: Vec<(String, ObjectInfo)>,
 }
 
-/// Copy every live object in scope into the hold bucket (server-side).
+/// Copy every live object in scope into the hold bucket (server-side). A failure or a cancel
+/// midway removes the copies already made before returning.
 pub async fn hold(
     s3: &S3Client,
     live: Vec<(String, ObjectInfo)>,
@@ -189,22 +190,56 @@ pub async fn hold(
 ) -> Result<Held> {
     progress.phase("objects-hold", None);
     ensure_bucket(s3, HOLD_BUCKET, module, cancel).await?;
-    stream::iter(live.iter().map(Ok::<_, S3Error>))
-        .try_for_each_concurrent(IN_FLIGHT, |(bucket, o)| async move {
-            s3.copy_object(
-                bucket,
-                &o.key,
-                HOLD_BUCKET,
-                &hold_key(module, bucket, &o.key),
-                None,
-                cancel,
-            )
-            .await
-            .map(|_| ())
-        })
-        .await
-        .map_err(s3err(module))?;
-    Ok(Held { objects: live })
+    let held = Held { objects: live };
+    if let Err(e) = copy_aside(s3, &held, module, cancel).await {
+        if let Err(u) = release(s3, &held, module, &Cancel::new()).await {
+            progress.warn(format!(
+                "copies of the live objects remain in bucket {HOLD_BUCKET} under {module}/: {u}"
+            ));
+        }
+        return Err(e);
+    }
+    Ok(held)
+}
+
+/// The copies themselves. Each copy runs to its end (a copy cut off may still complete on the
+/// server, after the clean-up); a cancel stops new ones from starting.
+async fn copy_aside(s3: &S3Client, held: &Held, module: &str, cancel: &Cancel) -> Result<()> {
+    let calm = Cancel::new();
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut first: Option<Error> = None;
+    let mut todo = held.objects.iter();
+    loop {
+        while first.is_none() && pending.len() < IN_FLIGHT {
+            if cancel.is_cancelled() {
+                first = Some(Error::Cancelled);
+                break;
+            }
+            let Some((bucket, o)) = todo.next() else {
+                break;
+            };
+            let calm = &calm;
+            pending.push(async move {
+                s3.copy_object(
+                    bucket,
+                    &o.key,
+                    HOLD_BUCKET,
+                    &hold_key(module, bucket, &o.key),
+                    None,
+                    calm,
+                )
+                .await
+            });
+        }
+        match pending.next().await {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                first.get_or_insert(e.into_error(module));
+            }
+            None => break,
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 async fn ensure_bucket(s3: &S3Client, bucket: &str, module: &str, cancel: &Cancel) -> Result<()> {
@@ -336,15 +371,33 @@ pub async fn check(s3: &S3Client, meta: &ObjectsMeta, module: &str, cancel: &Can
     Ok(())
 }
 
-/// Put the held objects back in place of whatever is in scope now, then empty the hold.
+/// Put the held objects back in place of whatever is in scope now, remove the buckets the
+/// restore created, then empty the hold.
 pub async fn put_back(
     s3: &S3Client,
     held: &Held,
     scope: &[BucketPrefix],
+    created: &[String],
     module: &str,
     cancel: &Cancel,
 ) -> Result<()> {
-    empty_scope(s3, scope, module, cancel).await?;
+    let buckets: Vec<String> = s3
+        .list_buckets(cancel)
+        .await
+        .map_err(s3err(module))?
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    let present: Vec<BucketPrefix> = scope
+        .iter()
+        .filter(|p| buckets.contains(&p.bucket))
+        .cloned()
+        .collect();
+    empty_scope(s3, &present, module, cancel).await?;
+    abort_uploads(s3, &present, module, cancel).await?;
+    for b in created.iter().filter(|b| buckets.contains(b)) {
+        s3.delete_bucket(b, cancel).await.map_err(s3err(module))?;
+    }
     stream::iter(held.objects.iter().map(Ok::<_, S3Error>))
         .try_for_each_concurrent(IN_FLIGHT, |(bucket, o)| async move {
             s3.copy_object(
@@ -361,6 +414,27 @@ pub async fn put_back(
         .await
         .map_err(s3err(module))?;
     release(s3, held, module, cancel).await
+}
+
+/// Abort the multipart uploads left in scope by an upload that was cut off.
+async fn abort_uploads(
+    s3: &S3Client,
+    scope: &[BucketPrefix],
+    module: &str,
+    cancel: &Cancel,
+) -> Result<()> {
+    for p in scope {
+        for u in s3
+            .list_multipart_uploads(&p.bucket, &p.prefix, cancel)
+            .await
+            .map_err(s3err(module))?
+        {
+            s3.abort_multipart_upload(&p.bucket, &u.key, &u.upload_id, cancel)
+                .await
+                .map_err(s3err(module))?;
+        }
+    }
+    Ok(())
 }
 
 /// Drop the held copies.

@@ -86,7 +86,7 @@ pub async fn resolve(
             .cloned()
             .collect();
         if let (Some(sql), true) = (&o.buckets_from_sql, db_present) {
-            for name in db.column(&module.database, sql, cancel).await? {
+            for name in discover(db, &module.database, sql, cancel).await? {
                 if existing.contains(&name) {
                     whole.push(name);
                 }
@@ -110,13 +110,38 @@ pub async fn resolve(
     if let (Some(i), Some(es)) = (&module.indices, &clients.es) {
         let mut patterns = i.patterns.clone();
         if let (Some(sql), true) = (&i.from_sql, db_present) {
-            patterns.extend(db.column(&module.database, sql, cancel).await?);
+            patterns.extend(discover(db, &module.database, sql, cancel).await?);
         }
         if !patterns.is_empty() {
-            scope.indices = es.resolve(&patterns, cancel).await.map_err(Error::from)?;
+            scope.indices = es
+                .resolve(&patterns, cancel)
+                .await
+                .map_err(Error::from)?
+                .into_iter()
+                .filter(|i| !i.ends_with(super::indices::HOLD_SUFFIX))
+                .collect();
         }
     }
     Ok(scope)
+}
+
+/// The names a discovery query returns. A database without any table (created but never
+/// set up by the app, or emptied) has nothing to discover; any other failure of the query is
+/// an error, since a backup that guessed would miss data.
+async fn discover(
+    db: &dyn DatabaseStore,
+    database: &str,
+    sql: &str,
+    cancel: &Cancel,
+) -> Result<Vec<String>> {
+    match db.column(database, sql, cancel).await {
+        Ok(names) => Ok(names),
+        Err(e @ Error::Cancelled) => Err(e),
+        Err(e) => match db.stats(database, cancel).await {
+            Ok(stats) if stats.tables.is_empty() => Ok(Vec::new()),
+            _ => Err(e),
+        },
+    }
 }
 
 /// `*` and `?` wildcards, as bucket patterns use them.

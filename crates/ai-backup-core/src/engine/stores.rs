@@ -13,8 +13,16 @@ use crate::progress::{Cancel, Progress};
 /// What `replace` did, for `put_back` or `release`.
 #[derive(Default)]
 pub struct Replaced {
-    objects: Option<(objects::Held, Vec<BucketPrefix>)>,
+    objects: Option<HeldObjects>,
     indices: Option<(indices::Held, Vec<String>)>,
+}
+
+/// The live objects held aside, and what the restore may write to: the whole scope (the
+/// live module's and the archive's) and the buckets it had to create.
+struct HeldObjects {
+    held: objects::Held,
+    scope: Vec<BucketPrefix>,
+    created: Vec<String>,
 }
 
 /// Check both servers answer before anything is touched.
@@ -119,23 +127,34 @@ async fn replace_into(
     }
     if let (Some(s3), Some(meta)) = (&clients.s3, &verified.metadata.objects) {
         let scope = object_scope(live, verified);
-        let existing: Vec<BucketPrefix> = {
-            let buckets: Vec<String> = s3
-                .list_buckets(cancel)
-                .await
-                .map_err(|e| e.into_error(module))?
-                .into_iter()
-                .map(|b| b.name)
-                .collect();
-            scope
-                .iter()
-                .filter(|p| buckets.contains(&p.bucket))
-                .cloned()
-                .collect()
-        };
+        let buckets: Vec<String> = s3
+            .list_buckets(cancel)
+            .await
+            .map_err(|e| e.into_error(module))?
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        let existing: Vec<BucketPrefix> = scope
+            .iter()
+            .filter(|p| buckets.contains(&p.bucket))
+            .cloned()
+            .collect();
+        let mut created: Vec<String> = meta
+            .buckets
+            .keys()
+            .chain(meta.scope.iter().map(|(b, _)| b))
+            .filter(|b| !buckets.contains(b))
+            .cloned()
+            .collect();
+        created.sort();
+        created.dedup();
         let current = objects::list_scope(s3, &existing, module, cancel).await?;
         let held = objects::hold(s3, current, module, progress, cancel).await?;
-        done.objects = Some((held, existing.clone()));
+        done.objects = Some(HeldObjects {
+            held,
+            scope,
+            created,
+        });
         objects::empty_scope(s3, &existing, module, cancel).await?;
         let index = verified
             .secrets
@@ -147,9 +166,6 @@ async fn replace_into(
             reason,
         })?;
         objects::load(s3, path, &records, meta, module, progress, cancel).await?;
-        if let Some((_, s)) = &mut done.objects {
-            *s = scope;
-        }
     }
     Ok(())
 }
@@ -158,8 +174,8 @@ async fn replace_into(
 pub async fn put_back(clients: &Clients, done: &Replaced, module: &str) -> Result<()> {
     let calm = Cancel::new();
     let mut first = None;
-    if let (Some(s3), Some((held, scope))) = (&clients.s3, &done.objects) {
-        if let Err(e) = objects::put_back(s3, held, scope, module, &calm).await {
+    if let (Some(s3), Some(h)) = (&clients.s3, &done.objects) {
+        if let Err(e) = objects::put_back(s3, &h.held, &h.scope, &h.created, module, &calm).await {
             first.get_or_insert(e);
         }
     }
@@ -174,8 +190,8 @@ pub async fn put_back(clients: &Clients, done: &Replaced, module: &str) -> Resul
 /// Drop the held copies once the restore is complete.
 pub async fn release(clients: &Clients, done: &Replaced, module: &str, progress: &Progress) {
     let calm = Cancel::new();
-    if let (Some(s3), Some((held, _))) = (&clients.s3, &done.objects) {
-        if let Err(e) = objects::release(s3, held, module, &calm).await {
+    if let (Some(s3), Some(h)) = (&clients.s3, &done.objects) {
+        if let Err(e) = objects::release(s3, &h.held, module, &calm).await {
             progress.warn(format!(
                 "held copies of the previous objects remain in bucket {}: {e}",
                 objects::HOLD_BUCKET

@@ -159,9 +159,9 @@ impl Running {
         self.child.id()
     }
 
-    /// Read events until `{"event":"phase","phase":PHASE}`; panics if the run ends first or
-    /// it does not come within `timeout`.
-    pub fn wait_phase(&mut self, phase: &str, timeout: Duration) {
+    /// Read events until one satisfies `pred`; panics if the run ends first or it does not
+    /// come within `timeout`.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -169,30 +169,51 @@ impl Running {
                 Ok(line) => {
                     let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
                     self.seen.push(line);
-                    if v["event"] == "phase" && v["phase"] == phase {
+                    if pred(&v) {
                         return;
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let _ = self.child.kill();
                     panic!(
-                        "no {phase} phase within {timeout:?} of {:?}; events so far:\n{}",
+                        "no {what} within {timeout:?} of {:?}; last events:\n{}",
                         self.args,
-                        self.seen.join("\n")
+                        self.tail()
                     );
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let _ = self.child.wait();
                     let err = self.stderr.take().map(|h| h.join().unwrap_or_default());
                     panic!(
-                        "{:?} ended before the {phase} phase; events:\n{}\nstderr: {}",
+                        "{:?} ended before {what}; last events:\n{}\nstderr: {}",
                         self.args,
-                        self.seen.join("\n"),
+                        self.tail(),
                         err.unwrap_or_default()
                     );
                 }
             }
         }
+    }
+
+    fn tail(&self) -> String {
+        let n = self.seen.len();
+        self.seen[n.saturating_sub(30)..].join("\n")
+    }
+
+    /// Until `{"event":"phase","phase":PHASE}`.
+    pub fn wait_phase(&mut self, phase: &str, timeout: Duration) {
+        self.wait_for(&format!("phase {phase}"), timeout, |v| {
+            v["event"] == "phase" && v["phase"] == phase
+        });
+    }
+
+    /// Until a progress event of `phase` reports more than `bytes`.
+    pub fn wait_bytes(&mut self, phase: &str, bytes: u64, timeout: Duration) {
+        self.wait_for(&format!("{bytes} bytes of {phase}"), timeout, |v| {
+            v["event"] == "progress"
+                && v["phase"] == phase
+                && v["bytes"].as_u64().is_some_and(|b| b > bytes)
+        });
     }
 
     /// Send SIGINT, as Ctrl-C does.

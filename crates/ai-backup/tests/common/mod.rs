@@ -93,12 +93,12 @@ pub fn repo_root() -> PathBuf {
 static LOCK: Mutex<()> = Mutex::new(());
 
 /// Held for the whole test: the in-process mutex and an exclusive `flock` on a shared file.
-struct Lock {
+pub struct Lock {
     _file: std::fs::File,
     _guard: MutexGuard<'static, ()>,
 }
 
-fn lock() -> Lock {
+pub fn lock() -> Lock {
     let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let path = std::env::temp_dir().join("ai-backup-stack-tests.lock");
     let file = std::fs::OpenOptions::new()

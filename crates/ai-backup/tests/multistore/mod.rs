@@ -7,19 +7,17 @@
 #![allow(dead_code)]
 
 pub mod archive;
-pub mod child;
 pub mod es;
 pub mod fingerprint;
 pub mod s3;
 pub mod seed;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::common::bin::{self, Out};
+use crate::common::bin::{self, Out, Running};
 use crate::common::{db, docker, toml_string, Engine};
-use child::Running;
 
 pub const MYSQL: &str = crate::common::MY_CONTAINER;
 pub const MINIO: &str = "ai-server-minio";
@@ -98,34 +96,6 @@ objects = { store = "minio", buckets = [], buckets-from-sql = "SELECT id FROM kn
 indices = { store = "es", patterns = [], from-sql = "SELECT DISTINCT CONCAT('ragflow_', tenant_id) FROM knowledgebase UNION SELECT DISTINCT CONCAT('ragflow_doc_meta_', tenant_id) FROM knowledgebase" }
 "#;
 
-static LOCK: Mutex<()> = Mutex::new(());
-
-/// The in-process mutex and an exclusive `flock` on the same file as `common` takes, so these
-/// tests and the database-only ones (which kill containers) never overlap.
-struct Lock {
-    _file: std::fs::File,
-    _guard: MutexGuard<'static, ()>,
-}
-
-fn lock() -> Lock {
-    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let path = std::env::temp_dir().join("ai-backup-stack-tests.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .expect("open the test lock file");
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a descriptor we own; released when the file is closed.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock {}", path.display());
-    Lock {
-        _file: file,
-        _guard: guard,
-    }
-}
-
 /// Clears the ES faults and brings every container back when the test ends, also on panic.
 struct StackGuard;
 
@@ -195,14 +165,14 @@ pub struct Env {
     pub config: PathBuf,
     pub journal: PathBuf,
     _stack: StackGuard,
-    _lock: Lock,
+    _lock: crate::common::Lock,
 }
 
 /// Start a test: take the lock, bring the stack up, and remove what an earlier failed run may
 /// have left (staged databases, held objects and indices, faults).
 pub fn setup() -> Env {
     let t = std::time::Instant::now();
-    let lock = lock();
+    let lock = crate::common::lock();
     eprintln!(
         "[setup] waited {:.1}s for the stack lock",
         t.elapsed().as_secs_f64()
@@ -253,7 +223,7 @@ impl Env {
     }
 
     pub fn spawn(&self, args: &[&str]) -> Running {
-        child::spawn(&self.config, &self.journal, args)
+        bin::spawn(&self.config, &self.journal, args)
     }
 
     /// Back up `m` into a new directory; returns the archive's path.

@@ -15,6 +15,8 @@ use crate::progress::{Cancel, Progress};
 use reqwest::Method;
 
 const KEEP_ALIVE: &str = "2m";
+/// Elasticsearch's `index.max_result_window` when the index does not set it.
+const DEFAULT_WINDOW: usize = 10_000;
 
 #[derive(Deserialize)]
 struct SearchResp {
@@ -79,6 +81,7 @@ impl EsClient {
         let mappings = self.mappings(name, cancel).await?;
         check_source(name, &mappings, progress)?;
         self.refresh(name, cancel).await?;
+        let size = self.page_size.min(self.result_window(name, cancel).await?);
         let mut cursor = Cursor::Scroll(None);
         if pit_expected(&self.version(cancel).await?) {
             match self.open_pit(name, cancel).await {
@@ -90,7 +93,7 @@ impl EsClient {
             }
         }
         let result = self
-            .read_all(name, &mut cursor, out, progress, cancel)
+            .read_all(name, size, &mut cursor, out, progress, cancel)
             .await;
         self.close(&cursor, progress).await;
         let (expected, written) = result?;
@@ -102,6 +105,18 @@ impl EsClient {
             });
         }
         out.flush().await.map_err(|e| io(name, e)).map(|()| written)
+    }
+
+    /// The largest page the index serves: a search (and a scroll's batch) of more than
+    /// `index.max_result_window` hits is refused, and the window may be set below the page size.
+    async fn result_window(&self, name: &str, cancel: &Cancel) -> EsResult<usize> {
+        let def = self.index_def(name, cancel).await?;
+        let window = match def.settings.get("index.max_result_window") {
+            Some(Value::String(s)) => s.parse().ok(),
+            Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()),
+            None => None,
+        };
+        Ok(window.unwrap_or(DEFAULT_WINDOW).max(1))
     }
 
     async fn open_pit(&self, name: &str, cancel: &Cancel) -> EsResult<String> {
@@ -124,12 +139,12 @@ impl EsClient {
     async fn read_all(
         &self,
         name: &str,
+        size: usize,
         cursor: &mut Cursor,
         out: Out<'_>,
         progress: &Progress,
         cancel: &Cancel,
     ) -> EsResult<(u64, u64)> {
-        let size = self.page_size;
         let (mut expected, mut written, mut bytes) = (None, 0u64, 0u64);
         let mut after: Option<Vec<Value>> = None;
         let mut buf = Vec::new();
