@@ -1,7 +1,7 @@
-//! Secrets the module's data depends on (n8n's encryption key): read from the app container's
-//! environment or config file at backup, compared with the target's at restore, and put in
-//! place only when the user asks. A DB restored under another key cannot decrypt its
-//! credentials, so a mismatch is caught before any data is touched.
+//! Secrets the module's data depends on (n8n's encryption key, Dify's SECRET_KEY): read from
+//! the app container's environment or config file at backup, compared with the target's at
+//! restore, and put in place only when the user asks. A DB restored under another key cannot
+//! decrypt its credentials, so a mismatch is caught before any data is touched.
 
 use crate::config::SecretConfig;
 use crate::docker::DockerClient;

@@ -15,6 +15,9 @@
 //!   RAGFlow restored into an emptied database (the tables that name its buckets and indices
 //!   are gone) after its buckets and indices were lost.
 //!
+//! - Dify's SECRET_KEY travels in the archive (never in metadata or output), and a restore
+//!   onto a Dify whose key differs is refused before anything is touched.
+//!
 //! Run: `cargo test -p ai-backup --test dify_ragflow -- --test-threads=1` (needs
 //! `scripts/stack up`).
 
@@ -590,4 +593,82 @@ fn ragflow_restores_into_an_emptied_database_and_lost_stores() {
         &World::capture().module(Module::Ragflow),
         "ragflow restored into an empty database",
     );
+}
+
+/// Dify's SECRET_KEY travels as `secrets/dify-secret-key`. A restore onto a Dify whose key
+/// differs is refused before anything is touched. The stand-in's key cannot be changed from
+/// outside (it is set through the container's environment), so the target's "other key" is
+/// read from another of its variables by a second config.
+#[test]
+fn dify_carries_its_secret_key_and_refuses_a_restore_onto_another_one() {
+    let env = multistore::setup();
+    seed::seed_with(Module::Dify, false, seed::DIFY_DOCS_SMALL);
+    let key = common::docker::stack_secret("DIFY_SECRET_KEY");
+    let archive = env.backup(Module::Dify, "out");
+    let carried = common::archive::entry(&archive, "secrets/dify-secret-key")
+        .expect("the archive carries dify-secret-key");
+    assert!(
+        carried == key.as_bytes(),
+        "the archived key is not the container's SECRET_KEY"
+    );
+    let meta = common::archive::metadata(&archive);
+    assert!(
+        !meta.to_string().contains(&key),
+        "metadata.json must not hold the key"
+    );
+    assert!(
+        meta["secrets"].as_array().is_some_and(|s| s
+            .iter()
+            .any(|s| s["name"] == "dify-secret-key" && s["source"] == "env:SECRET_KEY")),
+        "metadata names the secret and its source: {}",
+        meta["secrets"]
+    );
+
+    seed::change(Module::Dify);
+    let before = World::capture();
+    let other = env.dir.path().join("other-key.toml");
+    let base = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &other,
+        format!(
+            "{base}\n[[modules.dify.secrets]]\nname = \"dify-secret-key\"\n\
+             container = \"ai-server-dify-api\"\nenv = \"PATH\"\n"
+        ),
+    )
+    .expect("write config");
+    let file = archive.to_str().unwrap();
+    let out = common::bin::run(
+        &other,
+        &env.journal,
+        &["--json", "restore", "dify", file, "--yes"],
+    );
+    multistore::assert_failed(&out, "restore onto another SECRET_KEY");
+    let error = out.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for needed in [
+        "dify-secret-key",
+        "ai-server-dify-api",
+        "Nothing was changed",
+    ] {
+        assert!(
+            error.contains(needed),
+            "the error should mention {needed:?}: {error}"
+        );
+    }
+    assert!(
+        !out.text().contains(&key),
+        "the output must not show the key"
+    );
+    assert_same(
+        &before.all(),
+        &World::capture().all(),
+        "the stack after the refusal",
+    );
+    assert!(
+        !env.journal.exists(),
+        "nothing destructive may be logged before the secret check"
+    );
+    multistore::assert_apps_running();
 }
