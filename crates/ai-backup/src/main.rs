@@ -131,11 +131,10 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                 .await
                 .map(|o| Done::Ok {
                     text: format!(
-                        "backed up {module} to {} ({} bytes in the archive, {} tables, {} rows)",
+                        "backed up {module} to {} ({} bytes in the archive: {})",
                         o.path.display(),
                         o.manifest.total_bytes(),
-                        o.metadata.db.stats.tables.len(),
-                        o.metadata.db.stats.total_rows()
+                        o.metadata.contents()
                     ),
                     path: Some(o.path.display().to_string()),
                 })
@@ -164,10 +163,9 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                         .await
                         .map(|o| {
                             let mut text = format!(
-                                "restored {module} from {}: {} tables, {} rows.\n{}.",
+                                "restored {module} from {}: {}.\n{}.",
                                 archive.display(),
-                                o.tables,
-                                o.rows,
+                                o.contents,
                                 o.method
                             );
                             if !o.secrets_written.is_empty() {
@@ -371,6 +369,32 @@ fn describe_archive(v: &archive::Verified) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+    }
+    if let Some(o) = &m.objects {
+        let scope: Vec<String> = o
+            .scope
+            .iter()
+            .map(|(b, p)| {
+                if p.is_empty() {
+                    b.clone()
+                } else {
+                    format!("{b}/{p}")
+                }
+            })
+            .collect();
+        s += &format!("objects in scope {}:\n", scope.join(", "));
+        for (b, c) in &o.buckets {
+            s += &format!(
+                "  {b:<48} {:>12} objects {:>14} bytes\n",
+                c.objects, c.bytes
+            );
+        }
+    }
+    if let Some(i) = &m.indices {
+        s += "indices:\n";
+        for (name, docs) in &i.indices {
+            s += &format!("  {name:<48} {docs:>12} documents\n");
+        }
     }
     for sec in &m.secrets {
         s += &format!(

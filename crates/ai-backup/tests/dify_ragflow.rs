@@ -624,6 +624,34 @@ fn dify_carries_its_secret_key_and_refuses_a_restore_onto_another_one() {
         meta["secrets"]
     );
 
+    // `inspect` lists every store's statistics and names the secret without its value.
+    let out = env.run(&["inspect", archive.to_str().unwrap()]);
+    out.assert_code(0, "inspect");
+    for (bucket, c) in meta["objects"]["buckets"].as_object().expect("buckets") {
+        let line = format!("{} objects", c["objects"]);
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains(bucket.as_str()) && l.contains(&line)),
+            "inspect should list {bucket} with {line}:\n{}",
+            out.stdout
+        );
+    }
+    for (index, docs) in meta["indices"]["indices"].as_object().expect("indices") {
+        let line = format!("{docs} documents");
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains(index.as_str()) && l.contains(&line)),
+            "inspect should list {index} with {line}:\n{}",
+            out.stdout
+        );
+    }
+    assert!(out
+        .stdout
+        .contains("dify-secret-key (from env:SECRET_KEY, value not shown)"));
+    assert!(!out.text().contains(&key), "inspect must not show the key");
+
     seed::change(Module::Dify);
     let before = World::capture();
     let other = env.dir.path().join("other-key.toml");

@@ -39,6 +39,38 @@ pub struct Metadata {
     pub indices: Option<IndicesMeta>,
 }
 
+impl Metadata {
+    /// What the archive holds, for people: "12 tables, 54 rows; 5 objects (1,024 bytes) in 1
+    /// bucket; 5 documents in 1 index".
+    pub fn contents(&self) -> String {
+        let mut out = format!(
+            "{} tables, {} rows",
+            self.db.stats.tables.len(),
+            self.db.stats.total_rows()
+        );
+        if let Some(o) = &self.objects {
+            let (n, bytes) = o
+                .buckets
+                .values()
+                .fold((0, 0), |(n, b), c| (n + c.objects, b + c.bytes));
+            let buckets = o.buckets.len();
+            out += &format!(
+                "; {n} objects ({bytes} bytes) in {buckets} bucket{}",
+                if buckets == 1 { "" } else { "s" }
+            );
+        }
+        if let Some(i) = &self.indices {
+            let docs: u64 = i.indices.values().sum();
+            let n = i.indices.len();
+            out += &format!(
+                "; {docs} documents in {n} ind{}",
+                if n == 1 { "ex" } else { "ices" }
+            );
+        }
+        out
+    }
+}
+
 /// The module's objects: which buckets/prefixes were in scope and what they held. Objects are
 /// stored as `minio/<bucket>/<key>`; their content type and metadata are in `index_entry`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -41,6 +41,8 @@ pub struct RestoreOutcome {
     pub method: String,
     pub tables: usize,
     pub rows: u64,
+    /// What was restored, for people (tables and rows, objects, documents).
+    pub contents: String,
     pub secrets_written: Vec<String>,
     pub health: Option<HealthReport>,
     pub journal: PathBuf,
@@ -275,6 +277,7 @@ pub async fn restore(
                 method: format!("{method}, then dropped"),
                 tables: stats.tables.len(),
                 rows: stats.total_rows(),
+                contents: verified.metadata.contents(),
                 secrets_written: written,
                 health,
                 journal: journal.path().to_path_buf(),
