@@ -15,6 +15,7 @@
 //!   RAGFlow restored into an emptied database (the tables that name its buckets and indices
 //!   are gone) after its buckets and indices were lost.
 //!
+//! - RAGFlow with `ragflow_db` on Postgres (chosen in the config) round-trips the same way.
 //! - Dify's SECRET_KEY travels in the archive (never in metadata or output), and a restore
 //!   onto a Dify whose key differs is refused before anything is touched.
 //!
@@ -699,4 +700,134 @@ fn dify_carries_its_secret_key_and_refuses_a_restore_onto_another_one() {
         "nothing destructive may be logged before the secret check"
     );
     multistore::assert_apps_running();
+}
+
+/// The knowledge bases of the seeded (MySQL) RAGFlow, copied into a `ragflow_db` on Postgres.
+fn mirror_knowledgebases_to_postgres() {
+    let rows = common::db::my_rows(
+        Some(Module::Ragflow.db()),
+        "SELECT CONCAT_WS('|', id, tenant_id, name) FROM knowledgebase ORDER BY id",
+    );
+    let mut sql = String::from(
+        "DROP TABLE IF EXISTS knowledgebase;\n\
+         CREATE TABLE knowledgebase (id varchar(32) PRIMARY KEY, tenant_id varchar(32) NOT NULL, name text NOT NULL);\n",
+    );
+    for r in rows {
+        let f: Vec<&str> = r.splitn(3, '|').collect();
+        sql += &format!(
+            "INSERT INTO knowledgebase VALUES ('{}', '{}', '{}');\n",
+            f[0],
+            f[1],
+            f[2].replace('\'', "''")
+        );
+    }
+    common::db::pg(Module::Ragflow.db(), &sql);
+}
+
+/// RAGFlow's database may live on Postgres: `server = "postgres"` in the config. Backed up,
+/// changed in all three stores, restored: the database, the buckets and the indices its tables
+/// name are as at the backup, and everything else (the MySQL databases, other buckets and
+/// indices) stays as it was changed.
+#[test]
+fn ragflow_with_its_database_on_postgres_round_trips() {
+    use common::Engine;
+    use multistore::fingerprint::About;
+    let env = multistore::setup();
+    seed::seed(Module::Ragflow);
+    common::db::reset(Engine::Pg, Module::Ragflow.db());
+    mirror_knowledgebases_to_postgres();
+    let cfg = env.dir.path().join("ragflow-on-postgres.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[journal]\npath = {}\n\
+             [modules.ragflow]\nserver = \"postgres\"\ndatabase = \"ragflow_db\"\n\
+             objects = {{ store = \"minio\", buckets = [], buckets-from-sql = \"SELECT id FROM knowledgebase\" }}\n\
+             indices = {{ store = \"es\", patterns = [], from-sql = \"SELECT DISTINCT CONCAT('ragflow_', tenant_id) FROM knowledgebase\" }}\n",
+            common::toml_string(&env.journal.display().to_string())
+        ),
+    )
+    .expect("write config");
+    let run = |args: &[&str]| common::bin::run(&cfg, &env.journal, args);
+    let pg_before = common::fp::postgres(Module::Ragflow.db());
+    let before = World::capture();
+    let dir = env.subdir("pg");
+    let out = run(&["--json", "backup", "ragflow", "-o", dir.to_str().unwrap()]);
+    out.assert_code(0, "backup of ragflow on postgres");
+    let archive = out.result_path();
+    let meta = common::archive::metadata(&archive);
+    assert_eq!(meta["engine"], "postgres", "{meta}");
+    let mut buckets: BTreeSet<String> = meta["objects"]["buckets"]
+        .as_object()
+        .expect("objects in the archive")
+        .keys()
+        .cloned()
+        .collect();
+    let mut indices: BTreeSet<String> = meta["indices"]["indices"]
+        .as_object()
+        .expect("indices in the archive")
+        .keys()
+        .cloned()
+        .collect();
+    let want_buckets: BTreeSet<String> = [seed::KB_HANDBOOK, seed::KB_NOTES, seed::KB_RECIPES]
+        .map(String::from)
+        .into();
+    let want_indices: BTreeSet<String> = [seed::RF_BIG, seed::RF_SMALL].map(String::from).into();
+    assert_eq!(
+        buckets, want_buckets,
+        "buckets named by the Postgres tables"
+    );
+    assert_eq!(
+        indices, want_indices,
+        "indices named by the Postgres tables"
+    );
+
+    seed::change(Module::Ragflow);
+    mirror_knowledgebases_to_postgres();
+    common::db::pg(
+        Module::Ragflow.db(),
+        "UPDATE knowledgebase SET name = name || ' (changed)'",
+    );
+    let changed = World::capture();
+    common::fp::assert_changed(
+        &pg_before,
+        &common::fp::postgres(Module::Ragflow.db()),
+        "ragflow_db on postgres after the change",
+    );
+    let out = run(&[
+        "--json",
+        "restore",
+        "ragflow",
+        archive.to_str().unwrap(),
+        "--yes",
+    ]);
+    out.assert_code(0, "restore of ragflow on postgres");
+    let after = World::capture();
+
+    // The live scope at the restore also held what was added after the backup.
+    buckets.insert(seed::KB_NEW.into());
+    indices.insert(seed::RF_NEW.into());
+    let in_scope = |a: &About| match a {
+        About::Object(b, _) => buckets.contains(b),
+        About::Index(i) => indices.contains(i),
+        About::Db(_) => false,
+    };
+    assert_all(vec![
+        compare(
+            &before.pick(in_scope),
+            &after.pick(in_scope),
+            "ragflow's objects and indices (- backup, + restored)",
+        ),
+        compare(
+            &changed.pick(|a| !in_scope(a)),
+            &after.pick(|a| !in_scope(a)),
+            "everything else (- before the restore, + after)",
+        ),
+    ]);
+    common::fp::assert_same(
+        &pg_before,
+        &common::fp::postgres(Module::Ragflow.db()),
+        "ragflow_db on postgres",
+    );
+    common::db::drop_db(Engine::Pg, Module::Ragflow.db());
 }

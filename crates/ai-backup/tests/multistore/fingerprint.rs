@@ -19,7 +19,7 @@ use crate::common::{db, fp, Engine};
 
 /// One fact, with what it is about (to split by owner).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum About {
+pub enum About {
     Db(String),
     Object(String, String),
     Index(String),
@@ -147,6 +147,11 @@ impl World {
     /// Everything but the database `db` (a leftover the tool documents as such).
     pub fn all_but_db(&self, db: &str) -> Fp {
         self.select(|a| !matches!(a, About::Db(d) if d == db))
+    }
+
+    /// The facts about what `keep` selects.
+    pub fn pick(&self, keep: impl Fn(&About) -> bool) -> Fp {
+        self.select(keep)
     }
 
     pub fn all(&self) -> Fp {
