@@ -226,6 +226,15 @@ pub fn drop_leftovers() {
 /// Content in the databases of the other modules, so that "untouched" means something.
 pub fn ensure_neighbours() {
     let rows = "(1, 'dify neighbour ✓'), (2, E'line\\nbreak'), (3, NULL)";
+    for (engine, db) in [
+        (Engine::Pg, "ragflow_db"),
+        (Engine::My, "dify_db"),
+        (Engine::My, "ragflow_db"),
+    ] {
+        if !exists(engine, db) {
+            reset(engine, db);
+        }
+    }
     pg(
         "ragflow_db",
         &format!(
