@@ -43,6 +43,26 @@ pub async fn list_scope(
     Ok(all)
 }
 
+/// The names of every bucket of the store.
+pub async fn bucket_names(s3: &S3Client, module: &str, cancel: &Cancel) -> Result<Vec<String>> {
+    Ok(s3
+        .list_buckets(cancel)
+        .await
+        .map_err(s3err(module))?
+        .into_iter()
+        .map(|b| b.name)
+        .collect())
+}
+
+/// The parts of `scope` whose bucket exists.
+pub fn present(scope: &[BucketPrefix], buckets: &[String]) -> Vec<BucketPrefix> {
+    scope
+        .iter()
+        .filter(|p| buckets.contains(&p.bucket))
+        .cloned()
+        .collect()
+}
+
 /// Counts per bucket, as the archive records them.
 pub fn counts(objects: &[(String, ObjectInfo)]) -> BTreeMap<String, ObjectCount> {
     let mut out: BTreeMap<String, ObjectCount> = BTreeMap::new();
@@ -381,18 +401,8 @@ pub async fn put_back(
     module: &str,
     cancel: &Cancel,
 ) -> Result<()> {
-    let buckets: Vec<String> = s3
-        .list_buckets(cancel)
-        .await
-        .map_err(s3err(module))?
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
-    let present: Vec<BucketPrefix> = scope
-        .iter()
-        .filter(|p| buckets.contains(&p.bucket))
-        .cloned()
-        .collect();
+    let buckets = bucket_names(s3, module, cancel).await?;
+    let present = present(scope, &buckets);
     empty_scope(s3, &present, module, cancel).await?;
     abort_uploads(s3, &present, module, cancel).await?;
     for b in created.iter().filter(|b| buckets.contains(b)) {

@@ -73,12 +73,11 @@ pub async fn resolve(
     };
     let db_present = db.exists(&module.database, cancel).await?;
     if let (Some(o), Some(s3)) = (&module.objects, &clients.s3) {
-        let existing: Vec<String> = s3
-            .list_buckets(cancel)
-            .await
-            .map_err(|e| e.into_error(&o.store))?
+        // The tool's own hold bucket is never part of a module, whatever the patterns say.
+        let existing: Vec<String> = super::objects::bucket_names(s3, &o.store, cancel)
+            .await?
             .into_iter()
-            .map(|b| b.name)
+            .filter(|b| b != super::objects::HOLD_BUCKET)
             .collect();
         let mut whole: Vec<String> = existing
             .iter()

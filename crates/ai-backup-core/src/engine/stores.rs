@@ -127,18 +127,8 @@ async fn replace_into(
     }
     if let (Some(s3), Some(meta)) = (&clients.s3, &verified.metadata.objects) {
         let scope = object_scope(live, verified);
-        let buckets: Vec<String> = s3
-            .list_buckets(cancel)
-            .await
-            .map_err(|e| e.into_error(module))?
-            .into_iter()
-            .map(|b| b.name)
-            .collect();
-        let existing: Vec<BucketPrefix> = scope
-            .iter()
-            .filter(|p| buckets.contains(&p.bucket))
-            .cloned()
-            .collect();
+        let buckets = objects::bucket_names(s3, module, cancel).await?;
+        let existing = objects::present(&scope, &buckets);
         let mut created: Vec<String> = meta
             .buckets
             .keys()
