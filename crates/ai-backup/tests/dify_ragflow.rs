@@ -833,3 +833,62 @@ fn ragflow_with_its_database_on_postgres_round_trips() {
     common::db::reset(Engine::Pg, Module::Ragflow.db());
     common::db::ensure_neighbours();
 }
+
+/// The tool's own copies (the hold bucket, `<index>__ab_old` clones left by an interrupted
+/// restore) are never part of a module, even when its patterns match them.
+#[test]
+fn plan_never_puts_the_tools_own_hold_copies_in_scope() {
+    let env = multistore::setup();
+    s3::ensure_bucket(s3::HOLD_BUCKET);
+    s3::ensure_bucket("dify-plan-check");
+    let held = format!("dify-plan-check{}", es::HOLD_SUFFIX);
+    es::create_index(&held, &json!({"settings": {"number_of_shards": 1}}));
+    es::create_index(
+        "dify-plan-check",
+        &json!({"settings": {"number_of_shards": 1}}),
+    );
+    let cfg = env.dir.path().join("everything.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[journal]\npath = {}\n[modules.dify]\n\
+             objects = {{ store = \"minio\", buckets = [\"*\"] }}\n\
+             indices = {{ store = \"es\", patterns = [\"dify-*\"] }}\n",
+            common::toml_string(&env.journal.display().to_string())
+        ),
+    )
+    .expect("write config");
+    let out = common::bin::run(&cfg, &env.journal, &["--json", "plan", "dify"]);
+    es::delete_index(&held);
+    es::delete_index("dify-plan-check");
+    s3::remove_bucket("dify-plan-check");
+    out.assert_code(0, "plan with patterns matching everything");
+    let plan = out
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "plan")
+        .expect("plan event");
+    let scope = &plan["plan"]["scope"];
+    let buckets: Vec<&str> = scope["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter_map(|o| o["bucket"].as_str())
+        .collect();
+    let indices: Vec<&str> = scope["indices"]
+        .as_array()
+        .expect("indices")
+        .iter()
+        .filter_map(|i| i.as_str())
+        .collect();
+    assert!(buckets.contains(&"dify-plan-check"), "{scope}");
+    assert!(indices.contains(&"dify-plan-check"), "{scope}");
+    assert!(
+        !buckets.contains(&s3::HOLD_BUCKET),
+        "hold bucket in scope: {scope}"
+    );
+    assert!(
+        !indices.contains(&held.as_str()),
+        "held index in scope: {scope}"
+    );
+}
