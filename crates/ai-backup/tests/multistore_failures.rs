@@ -5,7 +5,8 @@
 //! (a) ES refuses to create an index, (b) `_bulk` items fail, (c) the S3 server is down at the
 //! start, (d) the MySQL container dies while the dump loads, (e) SIGINT while the object over
 //! 64 MiB uploads, (f) SIGINT while objects are loaded into a bucket the restore had to
-//! recreate, (g) SIGINT while the live objects are held aside.
+//! recreate, (g) SIGINT while the live objects are held aside, (h) the S3 server refuses
+//! uploads midway (a bucket quota is reached while the objects load).
 //!
 //! Faults are cleared and stopped containers started again by the harness's guard, also on
 //! panic. Run: `cargo test -p ai-backup --test multistore_failures -- --test-threads=1`.
@@ -71,6 +72,18 @@ fn change() {
 /// `change`, but every bucket that existed at the backup still exists.
 fn change_keeping_buckets() {
     seed::change_dify(false);
+}
+
+/// `change_keeping_buckets`, and half of `dify-many` deleted (so that a quota can sit well
+/// between the live objects and the archived ones).
+fn change_thinning_many() {
+    seed::change_dify(false);
+    let half: Vec<String> = s3::list(seed::DIFY_MANY, "")
+        .into_iter()
+        .step_by(2)
+        .map(|o| o.key)
+        .collect();
+    s3::delete(seed::DIFY_MANY, &half);
 }
 
 /// A change that keeps every live object (so that holding them aside takes a while).
@@ -275,4 +288,71 @@ fn cancel_while_holding_the_live_objects_leaves_no_copies() {
     let out = child.finish(Duration::from_secs(300));
     assert_cancelled(&out, "restore cancelled while holding the objects");
     assert_as_before(&case, "after a cancel while holding the objects", None);
+}
+
+/// A garage object quota on a bucket, lifted when dropped (also on panic). Buckets created
+/// through the S3 API have no global name in garage: its CLI takes their id.
+struct Quota(String);
+
+impl Quota {
+    fn max_objects(bucket: &str, n: usize) -> Quota {
+        let list = garage(&["bucket", "list"]);
+        let id = list
+            .lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .last()
+                    .is_some_and(|a| a.ends_with(&format!(":{bucket}")))
+            })
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("bucket {bucket} not in garage's list:\n{list}"))
+            .to_string();
+        garage(&["bucket", "set-quotas", &id, "--max-objects", &n.to_string()]);
+        Quota(id)
+    }
+}
+
+impl Drop for Quota {
+    fn drop(&mut self) {
+        garage(&["bucket", "set-quotas", &self.0, "--max-objects", "none"]);
+    }
+}
+
+/// `garage ARGS...` in the S3 server's container; its output.
+fn garage(args: &[&str]) -> String {
+    let argv: Vec<&str> = std::iter::once("garage")
+        .chain(args.iter().copied())
+        .collect();
+    let out = common::docker::exec(multistore::MINIO, &[], &argv, b"");
+    assert!(
+        out.status.success(),
+        "garage {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// (h) The S3 server refuses uploads midway: `dify-many` gets an object quota that the live
+/// objects fit in but the archive's do not, so PutObject fails after the indices were replaced
+/// and other buckets refilled. Everything must come back, the live objects included.
+#[test]
+fn s3_refusing_uploads_midway_leaves_dify_as_it_was() {
+    let case = prepare(false, None, change_thinning_many);
+    let live = s3::list(seed::DIFY_MANY, "").len();
+    let archived = case
+        .seeded
+        .objects
+        .keys()
+        .filter(|(b, _)| b == seed::DIFY_MANY)
+        .count();
+    assert!(live + 100 < archived, "live {live}, archived {archived}");
+    let quota = Quota::max_objects(seed::DIFY_MANY, live + 20);
+    let out = case.env.restore(M, &case.archive);
+    drop(quota);
+    assert_failed(&out, "restore with S3 refusing uploads");
+    eprintln!(
+        "restore with S3 refusing uploads said: {}",
+        out.last_json()["error"]
+    );
+    assert_as_before(&case, "after S3 refused uploads", None);
 }
