@@ -6,7 +6,10 @@
 //! start, (d) the MySQL container dies while the dump loads, (e) SIGINT while the object over
 //! 64 MiB uploads, (f) SIGINT while objects are loaded into a bucket the restore had to
 //! recreate, (g) SIGINT while the live objects are held aside, (h) the S3 server refuses
-//! uploads midway (a bucket quota is reached while the objects load).
+//! uploads midway (a bucket quota is reached while the objects load), (i) the S3 server goes
+//! away while the objects load, so they cannot be put back either: the error must say so and
+//! where the held copies are, and those copies must be complete, (j) a held index clone left
+//! by such a restore makes the next restore refuse to start.
 //!
 //! Faults are cleared and stopped containers started again by the harness's guard, also on
 //! panic. Run: `cargo test -p ai-backup --test multistore_failures -- --test-threads=1`.
@@ -355,4 +358,111 @@ fn s3_refusing_uploads_midway_leaves_dify_as_it_was() {
         out.last_json()["error"]
     );
     assert_as_before(&case, "after S3 refused uploads", None);
+}
+
+/// (i) The S3 server stops while the objects load: nothing can be put back into it. The
+/// restore must fail saying the rollback is incomplete and where the previous objects are
+/// held; a second restore must refuse to start (it would hold the partial objects over those
+/// copies); every held copy must be there, byte for byte; the indices (on a server that still
+/// answers) and the database must be as they were.
+#[test]
+fn s3_gone_midway_says_where_the_held_objects_are() {
+    let case = prepare(true, None, change_keeping_buckets);
+    let live: Vec<((String, String), s3::ObjectPrint)> = case
+        .before
+        .objects
+        .iter()
+        .filter(|((b, k), _)| seed::owns_object(M, b, k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut child = case.env.spawn_restore(M, &case.archive);
+    // The object over 64 MiB loads first: stop the server while it uploads.
+    child.wait_bytes("objects-load", 8 << 20, Duration::from_secs(240));
+    common::docker::kill(multistore::MINIO);
+    let out = child.finish(Duration::from_secs(300));
+    common::docker::start(multistore::MINIO);
+    assert!(
+        s3::wait_up(Duration::from_secs(120)),
+        "the S3 server does not come back"
+    );
+    assert_failed(&out, "restore with the S3 server gone midway");
+    let error = out.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    eprintln!("restore with S3 gone midway said: {error}");
+    for needed in ["ROLLBACK INCOMPLETE", s3::HOLD_BUCKET, "dify/"] {
+        assert!(
+            error.contains(needed),
+            "the error should say {needed:?}: {error}"
+        );
+    }
+    // Restoring again would hold the (now partial) live objects over those copies: refused.
+    let again = case.env.restore(M, &case.archive);
+    again.assert_code(
+        2,
+        "a restore while the held copies of an earlier one remain",
+    );
+    let refusal = again.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for needed in [s3::HOLD_BUCKET, "dify/", "Nothing was changed"] {
+        assert!(
+            refusal.contains(needed),
+            "the refusal should say {needed:?}: {refusal}"
+        );
+    }
+    // Every previous object is held, with its bytes.
+    let held = s3::objects(
+        live.iter()
+            .map(|((b, k), _)| (s3::HOLD_BUCKET.to_string(), format!("dify/{b}/{k}")))
+            .collect(),
+    );
+    let mut wrong = Vec::new();
+    for (((b, k), want), got) in live.iter().zip(&held) {
+        if (got.size, &got.sha256) != (want.size, &want.sha256) {
+            wrong.push(format!("{b}/{k}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "held copies differ: {:?}",
+        &wrong[..wrong.len().min(10)]
+    );
+    let after = World::capture();
+    let keep = |a: &multistore::fingerprint::About| {
+        !matches!(a, multistore::fingerprint::About::Object(..))
+    };
+    assert_all(vec![compare(
+        &case.before.pick(keep),
+        &after.pick(keep),
+        "databases and indices after S3 went away (- before, + after)",
+    )]);
+    multistore::assert_apps_running();
+}
+
+/// (j) A clone `<index>__ab_old` left by an earlier restore that could not put it back: a new
+/// restore must refuse to start (holding again would overwrite it) and change nothing.
+#[test]
+fn a_held_index_left_by_an_earlier_restore_is_never_overwritten() {
+    let case = prepare(false, None, change);
+    let held = format!("{}{}", seed::DIFY_CHUNKS, es::HOLD_SUFFIX);
+    es::create_index(&held, &json!({"settings": {"number_of_shards": 1}}));
+    let out = case.env.restore(M, &case.archive);
+    let exists = es::all_indices().contains(&held);
+    es::delete_index(&held);
+    out.assert_code(2, "restore beside a held index clone");
+    let error = out.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for needed in [held.as_str(), "Nothing was changed"] {
+        assert!(
+            error.contains(needed),
+            "the refusal should say {needed:?}: {error}"
+        );
+    }
+    assert!(exists, "the held clone {held} was removed");
+    assert_as_before(&case, "after the refusal", None);
 }

@@ -90,7 +90,6 @@ pub async fn hold(
         }
         let hold = format!("{i}{HOLD_SUFFIX}");
         let step = async {
-            es.delete_index(&hold, &calm).await?;
             let def = es.index_def(i, &calm).await?;
             es.clone_index(i, &hold, &serde_json::json!({}), &calm)
                 .await?;

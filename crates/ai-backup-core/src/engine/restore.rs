@@ -105,6 +105,7 @@ pub async fn restore(
     let clients = scope::clients(config, module, docker.as_ref()).await?;
     stores::preflight(&clients, &verified, &req.module, cancel).await?;
     let live_scope = scope::resolve(module, &*db_store, &clients, cancel).await?;
+    stores::check_leftovers(&clients, &live_scope, &verified, &req.module, cancel).await?;
     let plans = plan_secrets(docker.as_ref(), module, &verified, req, progress).await?;
     if db_store.exists(&old, cancel).await? {
         return Err(Error::Usage(format!(
@@ -286,7 +287,7 @@ pub async fn restore(
         Err((e, previous)) => {
             // Undo: apps are stopped again by `finish` before it reports failure.
             log("rollback", &e.to_string());
-            let mut undo = rollback(
+            let undo = rollback(
                 &*db_store,
                 docker.as_ref(),
                 module,
@@ -299,19 +300,24 @@ pub async fn restore(
                 &calm,
             )
             .await;
+            let mut left = Vec::new();
+            if let Err(u) = undo {
+                left.push(format!("{u}; the previous data is in database {old}"));
+            }
             if let Err(u) = stores::put_back(&clients, &replaced, &req.module).await {
-                undo = undo.and(Err(u));
+                left.push(u);
             }
             log(
                 "rollback-done",
-                if undo.is_ok() { "ok" } else { "incomplete" },
+                if left.is_empty() { "ok" } else { "incomplete" },
             );
-            match undo {
-                Ok(()) => Err(e),
-                Err(u) => Err(Error::RollbackIncomplete {
+            if left.is_empty() {
+                Err(e)
+            } else {
+                Err(Error::RollbackIncomplete {
                     message: e.to_string(),
-                    left: format!("{u}; the previous data is in database {old}"),
-                }),
+                    left: left.join("; "),
+                })
             }
         }
     }

@@ -51,6 +51,55 @@ pub async fn preflight(
     Ok(())
 }
 
+/// Refuse to start while copies held by an earlier restore of the module that could not put
+/// them back are still there: holding the live data again would overwrite them.
+pub async fn check_leftovers(
+    clients: &Clients,
+    live: &Scope,
+    verified: &Verified,
+    module: &str,
+    cancel: &Cancel,
+) -> Result<()> {
+    if let (Some(s3), Some(_)) = (&clients.s3, &verified.metadata.objects) {
+        let bucket = objects::HOLD_BUCKET;
+        let exists = s3
+            .bucket_exists(bucket, cancel)
+            .await
+            .map_err(|e| e.into_error(module))?;
+        if exists {
+            let held = s3
+                .list_objects(bucket, &format!("{module}/"), cancel)
+                .await
+                .map_err(|e| e.into_error(module))?;
+            if !held.is_empty() {
+                return Err(Error::Usage(format!(
+                    "bucket {bucket} holds {} objects under {module}/: the previous objects of an earlier restore that could not put them back. Copy them back to <bucket>/<key> or delete them, then restore again. Nothing was changed",
+                    held.len()
+                )));
+            }
+        }
+    }
+    if let (Some(es), Some(meta)) = (&clients.es, &verified.metadata.indices) {
+        let ours: Vec<&String> = live.indices.iter().chain(meta.indices.keys()).collect();
+        let held: Vec<String> = es
+            .resolve(&[format!("*{}", indices::HOLD_SUFFIX)], cancel)
+            .await?
+            .into_iter()
+            .filter(|h| {
+                let base = h.trim_end_matches(indices::HOLD_SUFFIX);
+                ours.iter().any(|i| i.as_str() == base)
+            })
+            .collect();
+        if !held.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} hold the previous documents of an earlier restore that could not put them back. Clone them back to their names or delete them, then restore again. Nothing was changed",
+                held.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn no_store(module: &str, key: &str, what: &str) -> Error {
     Error::Usage(format!("the archive holds {key} but module {module} has no {what} configured ([modules.{module}.{key}])"))
 }
@@ -94,7 +143,7 @@ pub async fn replace(
             if let Err(u) = put_back(clients, &done, module).await {
                 return Err(Error::RollbackIncomplete {
                     message: e.to_string(),
-                    left: u.to_string(),
+                    left: u,
                 });
             }
             Err(e)
@@ -160,21 +209,38 @@ async fn replace_into(
     Ok(())
 }
 
-/// Put back what `replace` held (not cancellable: it must finish).
-pub async fn put_back(clients: &Clients, done: &Replaced, module: &str) -> Result<()> {
+/// Put back what `replace` held (not cancellable: it must finish). On failure: what could
+/// not be put back and where the held copies are, for `Error::RollbackIncomplete`.
+pub async fn put_back(
+    clients: &Clients,
+    done: &Replaced,
+    module: &str,
+) -> std::result::Result<(), String> {
     let calm = Cancel::new();
-    let mut first = None;
+    let mut left = Vec::new();
     if let (Some(s3), Some(h)) = (&clients.s3, &done.objects) {
         if let Err(e) = objects::put_back(s3, &h.held, &h.scope, &h.created, module, &calm).await {
-            first.get_or_insert(e);
+            left.push(format!(
+                "{e}; the previous objects ({}) are held in bucket {} under {module}/<bucket>/<key>",
+                h.held.objects.len(),
+                objects::HOLD_BUCKET
+            ));
         }
     }
     if let (Some(es), Some((held, restored))) = (&clients.es, &done.indices) {
         if let Err(e) = indices::put_back(es, held, restored, &calm).await {
-            first.get_or_insert(e);
+            let names: Vec<&str> = held.indices.iter().map(|(_, h, _)| h.as_str()).collect();
+            left.push(format!(
+                "{e}; the previous indices are held as {}",
+                names.join(", ")
+            ));
         }
     }
-    first.map_or(Ok(()), Err)
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(left.join("; "))
+    }
 }
 
 /// Drop the held copies once the restore is complete.
