@@ -15,6 +15,7 @@
 //!   RAGFlow restored into an emptied database (the tables that name its buckets and indices
 //!   are gone) after its buckets and indices were lost.
 //!
+//! - Objects are fetched and uploaded several at a time when there are many small ones.
 //! - RAGFlow with `ragflow_db` on Postgres (chosen in the config) round-trips the same way.
 //! - Dify's SECRET_KEY travels in the archive (never in metadata or output), and a restore
 //!   onto a Dify whose key differs is refused before anything is touched.
@@ -890,5 +891,56 @@ fn plan_never_puts_the_tools_own_hold_copies_in_scope() {
     assert!(
         !indices.contains(&held.as_str()),
         "held index in scope: {scope}"
+    );
+}
+
+/// Many small objects (1,100 in `dify-many`) are fetched and uploaded several at a time: seen
+/// from a proxy in front of the S3 server, several connections are open at once during the
+/// backup and during the restore.
+#[test]
+fn many_small_objects_move_several_at_a_time() {
+    let env = multistore::setup();
+    seed::seed_with(Module::Dify, false, seed::DIFY_DOCS_SMALL);
+    let proxy = multistore::proxy::Proxy::start("127.0.0.1:9000");
+    let cfg = env.dir.path().join("through-proxy.toml");
+    let base = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}\n[object-stores.minio]\nendpoint = \"http://{}\"\n",
+            proxy.addr
+        ),
+    )
+    .expect("write config");
+    let dir = env.subdir("proxy");
+    let out = common::bin::run(
+        &cfg,
+        &env.journal,
+        &["--json", "backup", "dify", "-o", dir.to_str().unwrap()],
+    );
+    out.assert_code(0, "backup through the proxy");
+    let archive = out.result_path();
+    let backup_peak = proxy.take_peak();
+    let out = common::bin::run(
+        &cfg,
+        &env.journal,
+        &[
+            "--json",
+            "restore",
+            "dify",
+            archive.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    out.assert_code(0, "restore through the proxy");
+    let restore_peak = proxy.take_peak();
+    eprintln!("connections open at once: backup {backup_peak}, restore {restore_peak}");
+    assert!(
+        backup_peak >= 4,
+        "backup: at most {backup_peak} requests at once"
+    );
+    assert!(
+        restore_peak >= 4,
+        "restore: at most {restore_peak} requests at once"
     );
 }

@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod es;
 pub mod fingerprint;
+pub mod proxy;
 pub mod s3;
 pub mod seed;
 
