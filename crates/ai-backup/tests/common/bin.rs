@@ -106,6 +106,47 @@ pub fn run(config: &Path, journal: &Path, args: &[&str]) -> Out {
     }
 }
 
+/// `backup <module> -o DIR --json`, asserting success; the archive's path (inside `dir`).
+pub fn backup_ok(config: &Path, journal: &Path, module: &str, dir: &Path) -> PathBuf {
+    let out = run(
+        config,
+        journal,
+        &["--json", "backup", module, "-o", dir.to_str().unwrap()],
+    );
+    out.assert_code(0, &format!("backup {module}"));
+    let path = out.result_path();
+    assert!(path.starts_with(dir), "archive {path:?} not in {dir:?}");
+    assert!(path.is_file(), "archive {path:?} missing");
+    path
+}
+
+/// `restore <module> ARCHIVE --yes --json EXTRA...`, asserting success and the exact result
+/// object.
+pub fn restore_ok(
+    config: &Path,
+    journal: &Path,
+    module: &str,
+    archive: &Path,
+    extra: &[&str],
+) -> Out {
+    let mut args = vec![
+        "--json",
+        "restore",
+        module,
+        archive.to_str().unwrap(),
+        "--yes",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(config, journal, &args);
+    out.assert_code(0, &format!("restore {module}"));
+    assert_eq!(
+        out.last_json(),
+        serde_json::json!({"success": true}),
+        "restore result object"
+    );
+    out
+}
+
 fn wait_timeout(child: &mut Child, timeout: Duration, args: &[&str]) -> i32 {
     let deadline = Instant::now() + timeout;
     loop {

@@ -1,7 +1,7 @@
 //! SQL inside the database containers (psql / mysql by `docker exec -i`), and the states the
 //! tests put databases in: reset, seeded from a fixture, made big, left over.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::docker::{exec, stack_secret};
 use super::{Engine, Module};
@@ -109,20 +109,10 @@ fn short(sql: &str) -> String {
 
 /// Wait until the server accepts connections and runs a query.
 pub fn wait_ready(engine: Engine, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let ok = match engine {
-            Engine::Pg => try_pg("postgres", "SELECT 1;").is_ok(),
-            Engine::My => try_my(None, "SELECT 1;").is_ok(),
-        };
-        if ok {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    super::poll_until(timeout, Duration::from_millis(500), || match engine {
+        Engine::Pg => try_pg("postgres", "SELECT 1;").is_ok(),
+        Engine::My => try_my(None, "SELECT 1;").is_ok(),
+    })
 }
 
 /// Databases on the server, without the system ones.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{db, Engine, ALL_CONTAINERS};
 
@@ -130,10 +130,9 @@ pub fn start(name: &str) {
     );
 }
 
-/// Bring every container of the stack back: unpause, start, wait for the databases and the
-/// apps' health endpoints. Never panics (it runs in a guard's `Drop`); reports on stderr.
-pub fn ensure_stack_up() {
-    for name in ALL_CONTAINERS {
+/// Unpause or start each of `names`. Never panics; reports on stderr.
+pub fn bring_back(names: &[&str]) {
+    for &name in names {
         match state(name) {
             None => eprintln!("[stack] container {name} does not exist: run scripts/stack up"),
             Some((true, true)) => {
@@ -151,6 +150,12 @@ pub fn ensure_stack_up() {
             Some((true, false)) => {}
         }
     }
+}
+
+/// Bring every container of the stack back: unpause, start, wait for the databases and the
+/// apps' health endpoints. Never panics (it runs in a guard's `Drop`); reports on stderr.
+pub fn ensure_stack_up() {
+    bring_back(&ALL_CONTAINERS);
     for engine in [Engine::Pg, Engine::My] {
         if !db::wait_ready(engine, Duration::from_secs(120)) {
             eprintln!("[stack] {} does not answer", engine.container());
@@ -174,8 +179,7 @@ pub fn ensure_stack_up() {
 /// Wait until Docker's health check reports the container healthy (right after a pause, a
 /// timed-out check leaves it "unhealthy" for a couple of seconds).
 pub fn wait_healthy(name: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
+    super::poll_until(timeout, Duration::from_millis(300), || {
         let out = docker(&[
             "inspect",
             "-f",
@@ -183,28 +187,13 @@ pub fn wait_healthy(name: &str, timeout: Duration) -> bool {
             name,
         ]);
         let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && (status == "healthy" || status == "none") {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+        out.status.success() && (status == "healthy" || status == "none")
+    })
 }
 
 /// Poll `url` (plain HTTP on loopback) until it answers 200.
 pub fn wait_http(url: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if http_ok(url) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    super::poll_until(timeout, Duration::from_millis(300), || http_ok(url))
 }
 
 fn http_ok(url: &str) -> bool {

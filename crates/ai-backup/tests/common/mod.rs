@@ -178,6 +178,24 @@ pub fn write_config(path: &Path, journal: &Path, extra: &str) {
     std::fs::write(path, text).expect("write config");
 }
 
+/// Call `ready` every `every` until it holds (true) or `timeout` has passed (false).
+pub fn poll_until(
+    timeout: std::time::Duration,
+    every: std::time::Duration,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if ready() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
 pub fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -224,16 +242,7 @@ impl Env {
     }
 
     pub fn backup_with(&self, config: &Path, m: Module, dir_name: &str) -> PathBuf {
-        let dir = self.subdir(dir_name);
-        let out = self.run_with(
-            config,
-            &["--json", "backup", m.id(), "-o", dir.to_str().unwrap()],
-        );
-        out.assert_code(0, &format!("backup {}", m.id()));
-        let path = out.result_path();
-        assert!(path.starts_with(&dir), "archive {path:?} not in {dir:?}");
-        assert!(path.is_file(), "archive {path:?} missing");
-        path
+        bin::backup_ok(config, &self.journal, m.id(), &self.subdir(dir_name))
     }
 
     /// `restore --yes --json`, asserting success and the exact result object.
@@ -246,22 +255,7 @@ impl Env {
     }
 
     pub fn restore_ok_args(&self, config: &Path, m: Module, archive: &Path, extra: &[&str]) -> Out {
-        let mut args = vec![
-            "--json",
-            "restore",
-            m.id(),
-            archive.to_str().unwrap(),
-            "--yes",
-        ];
-        args.extend_from_slice(extra);
-        let out = self.run_with(config, &args);
-        out.assert_code(0, &format!("restore {}", m.id()));
-        assert_eq!(
-            out.last_json(),
-            serde_json::json!({"success": true}),
-            "restore result object"
-        );
-        out
+        bin::restore_ok(config, &self.journal, m.id(), archive, extra)
     }
 }
 

@@ -2,7 +2,7 @@
 //! over plain HTTP, independently of the library's client: to seed indices, to read back
 //! everything a round trip must keep, and to inject faults (`/_test/faults`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -62,16 +62,7 @@ pub fn is_up() -> bool {
 }
 
 pub fn wait_up(timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if is_up() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    crate::common::poll_until(timeout, Duration::from_millis(300), is_up)
 }
 
 pub fn set_faults(faults: Value) {

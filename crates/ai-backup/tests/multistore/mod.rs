@@ -112,24 +112,7 @@ pub fn ensure_stack_up() {
     let mut all = vec![MYSQL, MINIO, ES];
     all.extend_from_slice(DIFY_APPS);
     all.extend_from_slice(RAGFLOW_APPS);
-    for name in all {
-        match docker::state(name) {
-            None => eprintln!("[stack] container {name} does not exist: run scripts/stack up"),
-            Some((true, true)) => {
-                let _ = docker::docker(&["unpause", name]);
-            }
-            Some((false, _)) => {
-                let out = docker::docker(&["start", name]);
-                if !out.status.success() {
-                    eprintln!(
-                        "[stack] docker start {name}: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    );
-                }
-            }
-            Some((true, false)) => {}
-        }
-    }
+    docker::bring_back(&all);
     if !es::wait_up(Duration::from_secs(60)) {
         eprintln!("[stack] {} does not answer", es::URL);
     } else if es::try_req("DELETE", "/_test/faults", None).is_none() {
@@ -229,13 +212,7 @@ impl Env {
 
     /// Back up `m` into a new directory; returns the archive's path.
     pub fn backup(&self, m: Module, dir_name: &str) -> PathBuf {
-        let dir = self.subdir(dir_name);
-        let out = self.run(&["--json", "backup", m.id(), "-o", dir.to_str().unwrap()]);
-        out.assert_code(0, &format!("backup {}", m.id()));
-        let path = out.result_path();
-        assert!(path.starts_with(&dir), "archive {path:?} not in {dir:?}");
-        assert!(path.is_file(), "archive {path:?} missing");
-        path
+        bin::backup_ok(&self.config, &self.journal, m.id(), &self.subdir(dir_name))
     }
 
     /// `restore --json --yes`, whatever its outcome.
@@ -251,14 +228,7 @@ impl Env {
 
     /// `restore --json --yes`, asserting success.
     pub fn restore_ok(&self, m: Module, archive: &Path) -> Out {
-        let out = self.restore(m, archive);
-        out.assert_code(0, &format!("restore {}", m.id()));
-        assert_eq!(
-            out.last_json(),
-            serde_json::json!({"success": true}),
-            "restore result object"
-        );
-        out
+        bin::restore_ok(&self.config, &self.journal, m.id(), archive, &[])
     }
 
     /// Start `restore --json --yes` in the background.

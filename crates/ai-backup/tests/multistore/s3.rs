@@ -4,7 +4,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ai_backup_core::store::s3::{
     MultipartUpload, ObjectInfo, ObjectMeta, S3Client, S3Config, S3Credentials,
@@ -53,16 +53,7 @@ pub fn is_up() -> bool {
 }
 
 pub fn wait_up(timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if is_up() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    crate::common::poll_until(timeout, Duration::from_millis(500), is_up)
 }
 
 pub fn buckets() -> Vec<String> {
