@@ -229,35 +229,7 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
             }
             let mut text = String::new();
             for m in &all {
-                let containers = m
-                    .server_container
-                    .iter()
-                    .chain(m.apps.iter())
-                    .map(|c| {
-                        format!(
-                            "{}: {}",
-                            c.name,
-                            if !c.exists {
-                                "missing"
-                            } else if c.running {
-                                "running"
-                            } else {
-                                "stopped"
-                            }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let db = match (m.database_present, m.database_bytes) {
-                    (Some(true), Some(b)) => format!("{} present, {b} bytes", m.database),
-                    (Some(true), None) => format!("{} present", m.database),
-                    (Some(false), _) => format!("{} missing", m.database),
-                    (None, _) => format!("{} unknown", m.database),
-                };
-                text += &format!("{:<8} {:<8} {db}; {containers}", m.module, m.engine);
-                if let Some(p) = &m.problem {
-                    text += &format!(" ({p})");
-                }
+                text += &m.line();
                 text += "\n";
             }
             Ok(Done::Ok {
@@ -416,7 +388,7 @@ fn confirm(
     archive: &std::path::Path,
     json: bool,
 ) -> Result<String, Error> {
-    let (m, server) = config.module(module)?;
+    let lines = engine::overwrites(config, module)?;
     if json || !std::io::stdin().is_terminal() {
         return Err(Error::Usage(
             "restore overwrites data: confirm with --yes when not run interactively".into(),
@@ -428,26 +400,8 @@ fn confirm(
         "Restoring {} will OVERWRITE all current data of module {module}:",
         archive.display()
     );
-    let _ = writeln!(
-        err,
-        "  database {} on {} ({})",
-        m.database,
-        server.container.as_deref().unwrap_or(&server.host),
-        server.engine.as_str()
-    );
-    if !m.apps.is_empty() {
-        let _ = writeln!(
-            err,
-            "  its apps will be stopped and started again: {}",
-            m.apps.join(", ")
-        );
-    }
-    for s in &m.secrets {
-        let _ = writeln!(
-            err,
-            "  secret {} of {} is checked (and replaced only with --restore-secrets)",
-            s.name, s.container
-        );
+    for line in lines {
+        let _ = writeln!(err, "  {line}");
     }
     let _ = writeln!(
         err,

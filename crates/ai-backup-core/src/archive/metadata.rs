@@ -83,6 +83,32 @@ pub struct ObjectsMeta {
     pub index_entry: String,
 }
 
+impl ObjectsMeta {
+    /// The scope, as the object store steps take it.
+    pub fn prefixes(&self) -> Vec<crate::config::BucketPrefix> {
+        self.scope
+            .iter()
+            .map(|(bucket, prefix)| crate::config::BucketPrefix {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+            })
+            .collect()
+    }
+
+    /// Every bucket a restore of these objects needs, once each, sorted.
+    pub fn bucket_names(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .buckets
+            .keys()
+            .chain(self.scope.iter().map(|(b, _)| b))
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectCount {

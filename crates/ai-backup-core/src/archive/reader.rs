@@ -45,7 +45,7 @@ impl ArchiveReader {
         })
     }
 
-    fn refused(&self, reason: impl Into<String>) -> Error {
+    pub(crate) fn refused(&self, reason: impl Into<String>) -> Error {
         Error::ArchiveRefused {
             path: self.path.clone(),
             reason: reason.into(),
@@ -182,12 +182,17 @@ impl ArchiveReader {
 
     /// The current entry's content in memory (small entries only: metadata, secrets).
     pub async fn read_entry(&mut self, limit: u64) -> Result<Vec<u8>> {
+        Ok(self.read_entry_hashed(limit).await?.0)
+    }
+
+    /// `read_entry`, with the SHA-256 of the bytes (hex) computed as they were read.
+    pub async fn read_entry_hashed(&mut self, limit: u64) -> Result<(Vec<u8>, String)> {
         if self.remaining > limit {
             return Err(self.refused(format!("an entry is larger than {limit} bytes")));
         }
         let mut out = Vec::with_capacity(self.remaining as usize);
-        self.copy_entry(&mut out).await?;
-        Ok(out)
+        let (sha, _) = self.copy_entry(&mut out).await?;
+        Ok((out, sha))
     }
 
     /// A reader over the current entry only.

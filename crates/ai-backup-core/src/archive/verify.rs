@@ -57,13 +57,13 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
             first.path
         )));
     }
-    let meta_bytes = r.read_entry(META_LIMIT).await?;
+    let (meta_bytes, meta_sha) = r.read_entry_hashed(META_LIMIT).await?;
     let metadata = parse_metadata(&meta_bytes).map_err(refused)?;
 
     let mut seen = vec![(
         METADATA_ENTRY.to_string(),
         meta_bytes.len() as u64,
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&meta_bytes)),
+        meta_sha,
     )];
     let mut manifest: Option<Manifest> = None;
     let mut done = 0u64;
@@ -87,8 +87,7 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
             || h.path == super::OBJECT_INDEX_ENTRY
             || h.path.ends_with("/definition.json")
         {
-            let bytes = r.read_entry(META_LIMIT * 16).await?;
-            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            let (bytes, sha) = r.read_entry_hashed(META_LIMIT * 16).await?;
             let n = bytes.len() as u64;
             secrets.insert(h.path.clone(), bytes);
             (sha, n)

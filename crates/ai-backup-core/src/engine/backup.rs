@@ -194,18 +194,16 @@ async fn write_archive(
             .await?;
     }
     progress.phase("dump", Some(stats.bytes));
-    let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
-    let dump = async {
-        let r = db_store.dump(db, &mut tx, cancel).await;
-        drop(tx);
-        r
-    };
-    let store_into = writer.add_stream(&entry, &mut rx, progress, "dump", cancel);
-    let joined = tokio::try_join!(dump, store_into);
-    if cancel.is_cancelled() {
-        return Err(Error::Cancelled);
-    }
-    let (_, (parts, bytes)) = joined?;
+    let (_, (parts, bytes)) = super::pipe(
+        async |tx| db_store.dump(db, tx, cancel).await,
+        async |rx| {
+            writer
+                .add_stream(&entry, rx, progress, "dump", cancel)
+                .await
+        },
+        cancel,
+    )
+    .await?;
     progress.info(format!(
         "dumped {db}: {bytes} bytes in {parts} part(s), {} rows in {} tables",
         stats.total_rows(),

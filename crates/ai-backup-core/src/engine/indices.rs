@@ -7,10 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tokio::io::AsyncWriteExt;
-
 use super::restore::feed_parts;
-use crate::archive::{self, ArchiveWriter, IndicesMeta, Verified};
+use crate::archive::{self, ArchiveReader, ArchiveWriter, IndicesMeta, Verified};
 use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
 use crate::store::elasticsearch::{EsClient, IndexDef};
@@ -42,18 +40,16 @@ pub async fn backup(
             .add_bytes(&def_path, &serde_json::to_vec_pretty(&def).expect("json"))
             .await?;
         progress.phase(&format!("index {index}"), None);
-        let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
-        let dump = async {
-            let r = es
-                .dump_docs(index, &mut tx, progress, cancel)
-                .await
-                .map_err(Error::from);
-            let _ = tx.shutdown().await;
-            drop(tx);
-            r
-        };
-        let store = writer.add_stream(&docs_path, &mut rx, progress, "es-dump", cancel);
-        let (docs, _) = tokio::try_join!(dump, store)?;
+        let (docs, _) = super::pipe(
+            async |tx| Ok(es.dump_docs(index, tx, progress, cancel).await?),
+            async |rx| {
+                writer
+                    .add_stream(&docs_path, rx, progress, "es-dump", cancel)
+                    .await
+            },
+            cancel,
+        )
+        .await?;
         if docs != *expected {
             return Err(Error::Verification {
                 module: index.clone(),
@@ -135,6 +131,9 @@ pub async fn load(
     let Some(meta) = &verified.metadata.indices else {
         return Ok(());
     };
+    // The indices' entries follow one another in the archive, in this order: one reader
+    // feeds them all.
+    let mut reader = ArchiveReader::open(path).await?;
     for (index, expected) in &meta.indices {
         let (def_path, docs_path) = archive::index_paths(index);
         let def: IndexDef = verified
@@ -150,19 +149,12 @@ pub async fn load(
             &format!("load index {index}"),
             Some(verified.manifest.bytes_under(&docs_path)),
         );
-        let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
-        let feed = async {
-            let r = feed_parts(path, &docs_path, verified, &mut tx, progress, "es-load").await;
-            let _ = tx.shutdown().await;
-            drop(tx);
-            r
-        };
-        let load = async {
-            es.bulk_load(index, &mut rx, progress, cancel)
-                .await
-                .map_err(Error::from)
-        };
-        tokio::try_join!(feed, load)?;
+        super::pipe(
+            async |tx| feed_parts(&mut reader, &docs_path, verified, tx, progress, "es-load").await,
+            async |rx| Ok(es.bulk_load(index, rx, progress, cancel).await?),
+            cancel,
+        )
+        .await?;
         es.refresh(index, cancel).await?;
         let got = es.count(index, cancel).await?;
         if got != *expected {

@@ -13,13 +13,15 @@ mod stores;
 
 pub use backup::{backup, BackupOutcome, BackupRequest};
 pub use plan::{plan, Plan};
-pub use restore::{restore, RestoreOutcome, RestoreRequest};
+pub use restore::{overwrites, restore, RestoreOutcome, RestoreRequest};
 pub use status::{modules_status, ModuleStatus};
+
+use tokio::io::{AsyncWriteExt, DuplexStream};
 
 use crate::config::{ModuleConfig, RunnerKind, ServerConfig};
 use crate::docker::DockerClient;
-use crate::error::Result;
-use crate::progress::Progress;
+use crate::error::{Error, Result};
+use crate::progress::{Cancel, Progress};
 
 /// Names the engine gives the databases it creates beside the live one.
 pub fn staged_name(db: &str) -> String {
@@ -27,6 +29,29 @@ pub fn staged_name(db: &str) -> String {
 }
 pub fn old_name(db: &str) -> String {
     format!("{db}__ab_old")
+}
+
+/// Stream from `produce` into `consume` through an in-memory pipe, both running at once: a
+/// dump into the archive, or the archive into a loader, without a copy anywhere. The pipe is
+/// closed when `produce` ends, so `consume` sees the end of the stream. After a cancel, the
+/// error is `Cancelled`, not the broken pipe the cancel caused on the other side.
+async fn pipe<T, U>(
+    produce: impl AsyncFnOnce(&mut DuplexStream) -> Result<T>,
+    consume: impl AsyncFnOnce(&mut DuplexStream) -> Result<U>,
+    cancel: &Cancel,
+) -> Result<(T, U)> {
+    let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
+    let produce = async move {
+        let r = produce(&mut tx).await;
+        let _ = tx.shutdown().await;
+        r
+    };
+    let consume = async move { consume(&mut rx).await };
+    let joined = tokio::try_join!(produce, consume);
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    joined
 }
 
 /// Docker is needed for the container runner, the apps and the secrets; a host-only set-up

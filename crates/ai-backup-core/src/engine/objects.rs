@@ -284,20 +284,32 @@ pub async fn empty_scope(
     module: &str,
     cancel: &Cancel,
 ) -> Result<()> {
-    for (bucket, objs) in group(list_scope(s3, scope, module, cancel).await?) {
-        s3.delete_objects(&bucket, &objs, cancel)
+    delete_listed(
+        s3,
+        &list_scope(s3, scope, module, cancel).await?,
+        module,
+        cancel,
+    )
+    .await
+}
+
+/// Delete exactly the listed objects.
+pub async fn delete_listed(
+    s3: &S3Client,
+    objects: &[(String, ObjectInfo)],
+    module: &str,
+    cancel: &Cancel,
+) -> Result<()> {
+    let mut by: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (b, o) in objects {
+        by.entry(b).or_default().push(o.key.clone());
+    }
+    for (bucket, keys) in by {
+        s3.delete_objects(bucket, &keys, cancel)
             .await
             .map_err(s3err(module))?;
     }
     Ok(())
-}
-
-fn group(objects: Vec<(String, ObjectInfo)>) -> BTreeMap<String, Vec<String>> {
-    let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (b, o) in objects {
-        by.entry(b).or_default().push(o.key);
-    }
-    by
 }
 
 /// Upload the archive's objects (buckets recreated when missing), then check counts and bytes.
@@ -312,11 +324,8 @@ pub async fn load(
 ) -> Result<()> {
     let total: u64 = records.iter().map(|r| r.size).sum();
     progress.phase("objects-load", Some(total));
-    for bucket in meta.buckets.keys() {
-        ensure_bucket(s3, bucket, module, cancel).await?;
-    }
-    for (bucket, _) in &meta.scope {
-        ensure_bucket(s3, bucket, module, cancel).await?;
+    for bucket in meta.bucket_names() {
+        ensure_bucket(s3, &bucket, module, cancel).await?;
     }
     let by_path: BTreeMap<String, &ObjectRecord> = records
         .iter()
@@ -365,15 +374,7 @@ pub async fn load(
 
 /// The objects in scope now match what the archive recorded.
 pub async fn check(s3: &S3Client, meta: &ObjectsMeta, module: &str, cancel: &Cancel) -> Result<()> {
-    let scope: Vec<BucketPrefix> = meta
-        .scope
-        .iter()
-        .map(|(b, p)| BucketPrefix {
-            bucket: b.clone(),
-            prefix: p.clone(),
-        })
-        .collect();
-    let now = counts(&list_scope(s3, &scope, module, cancel).await?);
+    let now = counts(&list_scope(s3, &meta.prefixes(), module, cancel).await?);
     let want: BTreeMap<String, ObjectCount> = meta
         .buckets
         .iter()

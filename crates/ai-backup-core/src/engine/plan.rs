@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::scope::{self, Scope};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::progress::{Cancel, Progress};
 use crate::store;
 
@@ -50,12 +50,14 @@ pub async fn plan(
             ));
         }
     }
-    let mut index_counts = Vec::new();
-    if let Some(es) = &clients.es {
-        for i in &scope.indices {
-            index_counts.push((i.clone(), es.count(i, cancel).await.map_err(Error::from)?));
-        }
-    }
+    let index_counts = match &clients.es {
+        Some(es) => super::indices::counts(es, &scope.indices, cancel)
+            .await?
+            .indices
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(Plan {
         module: module_id.into(),
         database_server: db.describe(),

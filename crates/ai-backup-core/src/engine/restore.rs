@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 
 use super::scope;
 use super::stores;
@@ -39,8 +38,6 @@ pub struct RestoreRequest {
 pub struct RestoreOutcome {
     /// What was done to replace the database, for people.
     pub method: String,
-    pub tables: usize,
-    pub rows: u64,
     /// What was restored, for people (tables and rows, objects, documents).
     pub contents: String,
     pub secrets_written: Vec<String>,
@@ -273,11 +270,8 @@ pub async fn restore(
                     "the previous data is still in {old} ({e}); drop it when satisfied"
                 ));
             }
-            let stats = &verified.metadata.db.stats;
             Ok(RestoreOutcome {
                 method: format!("{method}, then dropped"),
-                tables: stats.tables.len(),
-                rows: stats.total_rows(),
                 contents: verified.metadata.contents(),
                 secrets_written: written,
                 health,
@@ -321,6 +315,31 @@ pub async fn restore(
             }
         }
     }
+}
+
+/// What a restore of `module_id` overwrites or stops, one line each, for the confirmation a
+/// person is asked for: the database and its server, the apps, the secrets compared.
+pub fn overwrites(config: &Config, module_id: &str) -> Result<Vec<String>> {
+    let (m, server) = config.module(module_id)?;
+    let mut lines = vec![format!(
+        "database {} on {} ({})",
+        m.database,
+        server.container.as_deref().unwrap_or(&server.host),
+        server.engine.as_str()
+    )];
+    if !m.apps.is_empty() {
+        lines.push(format!(
+            "its apps will be stopped and started again: {}",
+            m.apps.join(", ")
+        ));
+    }
+    for s in &m.secrets {
+        lines.push(format!(
+            "secret {} of {} is checked (and replaced only with --restore-secrets)",
+            s.name, s.container
+        ));
+    }
+    Ok(lines)
 }
 
 /// Secrets to write after the swap; fails before anything is touched when the target's key
@@ -413,19 +432,13 @@ async fn stage(
     let prefix = verified.metadata.db.entry.clone();
     let total = verified.manifest.bytes_under(&prefix);
     progress.phase("load", Some(total));
-    let (mut tx, mut rx) = tokio::io::duplex(1 << 20);
-    let feed = async {
-        let r = feed_parts(path, &prefix, verified, &mut tx, progress, "load").await;
-        let _ = tx.shutdown().await;
-        drop(tx);
-        r
-    };
-    let load = db_store.load(staged, &mut rx, cancel);
-    let joined = tokio::try_join!(feed, load);
-    if cancel.is_cancelled() {
-        return Err(Error::Cancelled);
-    }
-    joined?;
+    let mut reader = ArchiveReader::open(path).await?;
+    super::pipe(
+        async |tx| feed_parts(&mut reader, &prefix, verified, tx, progress, "load").await,
+        async |rx| db_store.load(staged, rx, cancel).await,
+        cancel,
+    )
+    .await?;
     progress.phase("check", None);
     let got = db_store.stats(staged, cancel).await?;
     let diffs = got.differences(&verified.metadata.db.stats);
@@ -452,28 +465,33 @@ async fn stage(
     Ok(())
 }
 
-/// Send the dump's parts, in order, checking each against the manifest as it goes.
+/// Send the parts under `prefix`, in order, checking each against the manifest as it goes.
+/// Entries before them are skipped; the reader stops before the first entry after them, so
+/// the next prefix can be fed from the same reader (the archive is read once).
 pub(super) async fn feed_parts(
-    path: &Path,
+    reader: &mut ArchiveReader,
     prefix: &str,
     verified: &Verified,
     out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
     progress: &Progress,
     phase: &str,
 ) -> Result<()> {
-    let mut reader = ArchiveReader::open(path).await?;
     let mut done = 0u64;
-    while let Some(h) = reader.next_entry().await? {
+    let mut started = false;
+    while let Some(h) = reader.peek().await? {
         if !archive::is_part_of(&h.path, prefix) {
+            if started {
+                break;
+            }
+            reader.next_entry().await?;
             continue;
         }
+        started = true;
+        reader.next_entry().await?;
         let (sha, size) = reader.copy_entry(out).await?;
         let expected = verified.manifest.entries.iter().find(|e| e.path == h.path);
         if expected.map(|e| (&e.sha256, e.size)) != Some((&sha, size)) {
-            return Err(Error::ArchiveRefused {
-                path: path.to_path_buf(),
-                reason: format!("entry {} changed since it was verified", h.path),
-            });
+            return Err(reader.refused(format!("entry {} changed since it was verified", h.path)));
         }
         done += size;
         progress.bytes(phase, done);

@@ -20,6 +20,39 @@ pub struct ModuleStatus {
     pub problem: Option<String>,
 }
 
+impl ModuleStatus {
+    /// One line for people: module, engine, database and its state, containers and theirs.
+    pub fn line(&self) -> String {
+        let containers = self
+            .server_container
+            .iter()
+            .chain(self.apps.iter())
+            .map(|c| {
+                let state = if !c.exists {
+                    "missing"
+                } else if c.running {
+                    "running"
+                } else {
+                    "stopped"
+                };
+                format!("{}: {state}", c.name)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let db = match (self.database_present, self.database_bytes) {
+            (Some(true), Some(b)) => format!("{} present, {b} bytes", self.database),
+            (Some(true), None) => format!("{} present", self.database),
+            (Some(false), _) => format!("{} missing", self.database),
+            (None, _) => format!("{} unknown", self.database),
+        };
+        let mut line = format!("{:<8} {:<8} {db}; {containers}", self.module, self.engine);
+        if let Some(p) = &self.problem {
+            line += &format!(" ({p})");
+        }
+        line
+    }
+}
+
 /// Look at every configured module; problems are reported per module, never fatal.
 pub async fn modules_status(config: &Config, cancel: &Cancel) -> Vec<ModuleStatus> {
     let docker = DockerClient::connect(&config.docker).await;

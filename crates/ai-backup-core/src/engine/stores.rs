@@ -108,11 +108,7 @@ fn no_store(module: &str, key: &str, what: &str) -> Error {
 fn object_scope(live: &Scope, verified: &Verified) -> Vec<BucketPrefix> {
     let mut scope = live.objects.clone();
     if let Some(m) = &verified.metadata.objects {
-        for (bucket, prefix) in &m.scope {
-            let p = BucketPrefix {
-                bucket: bucket.clone(),
-                prefix: prefix.clone(),
-            };
+        for p in m.prefixes() {
             if !scope.contains(&p) {
                 scope.push(p);
             }
@@ -178,23 +174,23 @@ async fn replace_into(
         let scope = object_scope(live, verified);
         let buckets = objects::bucket_names(s3, module, cancel).await?;
         let existing = objects::present(&scope, &buckets);
-        let mut created: Vec<String> = meta
-            .buckets
-            .keys()
-            .chain(meta.scope.iter().map(|(b, _)| b))
+        let created: Vec<String> = meta
+            .bucket_names()
+            .into_iter()
             .filter(|b| !buckets.contains(b))
-            .cloned()
             .collect();
-        created.sort();
-        created.dedup();
         let current = objects::list_scope(s3, &existing, module, cancel).await?;
         let held = objects::hold(s3, current, module, progress, cancel).await?;
-        done.objects = Some(HeldObjects {
-            held,
-            scope,
-            created,
-        });
-        objects::empty_scope(s3, &existing, module, cancel).await?;
+        // With the apps stopped, what was listed and held is what is in scope: delete it.
+        let held = &done
+            .objects
+            .insert(HeldObjects {
+                held,
+                scope,
+                created,
+            })
+            .held;
+        objects::delete_listed(s3, &held.objects, module, cancel).await?;
         let index = verified
             .secrets
             .get(&meta.index_entry)

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::source::{check_source, write_line, Hit};
-use super::{parse, Body, EsClient, EsError, EsResult, DUMP_PHASE};
+use super::{parse, Body, EsClient, EsError, EsResult, DEFAULT_PAGE_SIZE, DUMP_PHASE};
 use crate::progress::{Cancel, Progress};
 use reqwest::Method;
 
@@ -52,6 +52,17 @@ enum Total {
     Tracked { value: u64, relation: String },
 }
 
+/// The largest page the index serves: a search (and a scroll's batch) of more than
+/// `index.max_result_window` hits is refused, and the window may be set below the page size.
+fn result_window(settings: &serde_json::Map<String, Value>) -> usize {
+    let window = match settings.get("index.max_result_window") {
+        Some(Value::String(s)) => s.parse().ok(),
+        Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()),
+        None => None,
+    };
+    window.unwrap_or(DEFAULT_WINDOW).max(1)
+}
+
 /// How the pages are read.
 enum Cursor {
     Pit(String),
@@ -78,10 +89,10 @@ impl EsClient {
         progress: &Progress,
         cancel: &Cancel,
     ) -> EsResult<u64> {
-        let mappings = self.mappings(name, cancel).await?;
-        check_source(name, &mappings, progress)?;
+        let def = self.index_def(name, cancel).await?;
+        check_source(name, &def.mappings, progress)?;
         self.refresh(name, cancel).await?;
-        let size = self.page_size.min(self.result_window(name, cancel).await?);
+        let size = DEFAULT_PAGE_SIZE.min(result_window(&def.settings));
         let mut cursor = Cursor::Scroll(None);
         if pit_expected(&self.version(cancel).await?) {
             match self.open_pit(name, cancel).await {
@@ -105,18 +116,6 @@ impl EsClient {
             });
         }
         out.flush().await.map_err(|e| io(name, e)).map(|()| written)
-    }
-
-    /// The largest page the index serves: a search (and a scroll's batch) of more than
-    /// `index.max_result_window` hits is refused, and the window may be set below the page size.
-    async fn result_window(&self, name: &str, cancel: &Cancel) -> EsResult<usize> {
-        let def = self.index_def(name, cancel).await?;
-        let window = match def.settings.get("index.max_result_window") {
-            Some(Value::String(s)) => s.parse().ok(),
-            Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()),
-            None => None,
-        };
-        Ok(window.unwrap_or(DEFAULT_WINDOW).max(1))
     }
 
     async fn open_pit(&self, name: &str, cancel: &Cancel) -> EsResult<String> {

@@ -56,7 +56,6 @@ pub struct EsClient {
     base: Url,
     user: Option<String>,
     password: Option<String>,
-    page_size: usize,
     bulk_bytes: usize,
     bulk_docs: usize,
     retry_tries: u32,
@@ -103,18 +102,11 @@ impl EsClient {
             base,
             user,
             password,
-            page_size: DEFAULT_PAGE_SIZE,
             bulk_bytes: DEFAULT_BULK_BYTES,
             bulk_docs: DEFAULT_BULK_DOCS,
             retry_tries: DEFAULT_RETRY_TRIES,
             retry_delay: DEFAULT_RETRY_DELAY,
         })
-    }
-
-    /// Documents per search page of a dump (default 1000).
-    pub fn with_page_size(mut self, docs: usize) -> Self {
-        self.page_size = docs.max(1);
-        self
     }
 
     /// Bounds of one `_bulk` request (defaults 5 MiB and 1000 documents).

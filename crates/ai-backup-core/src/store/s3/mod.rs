@@ -289,10 +289,6 @@ impl S3Client {
         self
     }
 
-    pub fn endpoint(&self) -> &str {
-        self.endpoint.as_str()
-    }
-
     pub fn region(&self) -> &str {
         &self.region
     }
