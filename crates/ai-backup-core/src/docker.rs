@@ -14,6 +14,36 @@ use futures_util::TryStreamExt;
 use crate::config::DockerConfig;
 use crate::error::{Error, Result};
 
+/// The engine's endpoint when neither the config nor `DOCKER_HOST` names one.
+pub const fn default_host() -> &'static str {
+    if cfg!(windows) {
+        "npipe:////./pipe/docker_engine"
+    } else {
+        "unix:///var/run/docker.sock"
+    }
+}
+
+/// A client for `host`: `unix://` (Unix only), `npipe://` (Windows only), else HTTP
+/// (`tcp://` or `http://`).
+fn connect_to(host: &str) -> std::result::Result<Docker, bollard::errors::Error> {
+    const TIMEOUT: u64 = 120;
+    let version = bollard::API_DEFAULT_VERSION;
+    #[cfg(unix)]
+    if host.starts_with("unix://") {
+        return Docker::connect_with_unix(host, TIMEOUT, version);
+    }
+    #[cfg(windows)]
+    if host.starts_with("npipe://") {
+        return Docker::connect_with_named_pipe(host, TIMEOUT, version);
+    }
+    if host.starts_with("unix://") || host.starts_with("npipe://") {
+        return Err(bollard::errors::Error::UnsupportedURISchemeError {
+            uri: host.to_string(),
+        });
+    }
+    Docker::connect_with_http(host, TIMEOUT, version)
+}
+
 /// A connected Docker client.
 #[derive(Clone)]
 pub struct DockerClient {
@@ -32,27 +62,25 @@ pub struct ContainerState {
 }
 
 impl DockerClient {
-    /// Connect to `cfg.host`, else `DOCKER_HOST`, else the platform default (Unix socket or
-    /// Windows named pipe).
+    /// Connect to `cfg.host`, else `DOCKER_HOST`, else the platform default
+    /// ([`default_host`]: the Unix socket, or Docker Desktop's named pipe on Windows).
     ///
     /// # Errors
-    /// `Error::Docker` when no engine answers, with a hint to start Docker.
+    /// `Error::Docker` when no engine answers, naming the endpoint, with a hint to start Docker.
     pub async fn connect(cfg: &DockerConfig) -> Result<Self> {
-        let api = match &cfg.host {
-            Some(h) if h.starts_with("unix://") => {
-                Docker::connect_with_unix(h, 120, bollard::API_DEFAULT_VERSION)
-            }
-            #[cfg(windows)]
-            Some(h) if h.starts_with("npipe://") => {
-                Docker::connect_with_named_pipe(h, 120, bollard::API_DEFAULT_VERSION)
-            }
-            Some(h) => Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION),
-            None => Docker::connect_with_defaults(),
-        }
-        .map_err(|e| Error::Docker(format!("cannot connect to the Docker engine: {e}")))?;
+        let host = cfg
+            .host
+            .clone()
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| default_host().to_string());
+        let api = connect_to(&host).map_err(|e| {
+            Error::Docker(format!(
+                "cannot connect to the Docker engine at {host}: {e}"
+            ))
+        })?;
         let api = api.negotiate_version().await.map_err(|e| {
             Error::Docker(format!(
-                "the Docker engine does not answer ({e}); is Docker running?"
+                "the Docker engine at {host} does not answer ({e}); is Docker running?"
             ))
         })?;
         Ok(Self { api })

@@ -17,6 +17,9 @@ pub enum Error {
     /// The archive is corrupt, truncated, foreign or of a newer format. Nothing was changed.
     #[error("archive {path} refused: {reason}")]
     ArchiveRefused { path: PathBuf, reason: String },
+    /// Another backup or restore of the module runs (here or in another process).
+    #[error("another backup or restore of {module} is running{holder}; wait for it to end")]
+    Busy { module: String, holder: String },
     #[error("cancelled")]
     Cancelled,
     #[error("{context}: {source}")]
@@ -63,7 +66,10 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Error::Usage(_) | Error::Config { .. } | Error::ArchiveRefused { .. }
+            Error::Usage(_)
+                | Error::Config { .. }
+                | Error::ArchiveRefused { .. }
+                | Error::Busy { .. }
         )
     }
 

@@ -4,11 +4,13 @@
 
 pub mod archive;
 pub mod config;
+pub mod describe;
 pub mod docker;
 pub mod engine;
 pub mod error;
 pub mod health;
 pub mod journal;
+pub mod lock;
 pub mod progress;
 pub mod runner;
 pub mod secrets;

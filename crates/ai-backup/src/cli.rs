@@ -18,6 +18,10 @@ pub struct Cli {
     /// Print NDJSON events, ending with the result object {"success",...}.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Cancel when the line "cancel" arrives on standard input: for callers that cannot send
+    /// a signal (a desktop app on Windows). The end of input does not cancel.
+    #[arg(long, global = true)]
+    pub cancel_on_stdin: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,5 +1,6 @@
 //! `ai-backup`: the command-line front end. It parses arguments, asks for confirmation, wires
-//! Ctrl-C/SIGTERM to cancellation and renders events; the library does the work.
+//! Ctrl-C/SIGTERM (Ctrl-C/Ctrl-Break on Windows) and `--cancel-on-stdin` to cancellation and
+//! renders events; the library does the work.
 //!
 //! Exit codes: 0 success; 1 failed, live data unchanged; 2 bad input or usage refused;
 //! 130 cancelled.
@@ -11,11 +12,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use ai_backup_core::archive;
 use ai_backup_core::config::Config;
 use ai_backup_core::engine::{self, BackupRequest, RestoreRequest};
 use ai_backup_core::progress::{Cancel, Progress};
 use ai_backup_core::Error;
+use ai_backup_core::{archive, describe};
 use clap::Parser;
 use serde_json::json;
 
@@ -53,6 +54,9 @@ async fn run(cli: Cli) -> ExitCode {
     let progress = Progress::new(out.clone());
     let cancel = Cancel::new();
     spawn_signal_handler(cancel.clone());
+    if cli.cancel_on_stdin {
+        spawn_stdin_canceller(cancel.clone());
+    }
 
     let done = match Config::load(cli.config.as_deref()) {
         Err(e) => Done::Failed(e),
@@ -97,21 +101,48 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Ctrl-C and SIGTERM (Unix), Ctrl-C, Ctrl-Break and closing the console (Windows) cancel.
 fn spawn_signal_handler(cancel: Cancel) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            use tokio::signal::windows::{ctrl_break, ctrl_close};
+            let (mut brk, mut close) = (
+                ctrl_break().expect("Ctrl-Break handler"),
+                ctrl_close().expect("console close handler"),
+            );
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = brk.recv() => {}
+                _ = close.recv() => {}
+            }
+        }
+        #[cfg(not(any(unix, windows)))]
         let _ = tokio::signal::ctrl_c().await;
         cancel.cancel();
+    });
+}
+
+/// With `--cancel-on-stdin`: a line "cancel" on standard input cancels; other lines and the
+/// end of input are ignored. A plain thread, because the blocking read never ends by itself.
+fn spawn_stdin_canceller(cancel: Cancel) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            match line {
+                Ok(l) if l.trim() == "cancel" => return cancel.cancel(),
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
     });
 }
 
@@ -130,12 +161,7 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
             engine::backup(config, &req, progress, cancel)
                 .await
                 .map(|o| Done::Ok {
-                    text: format!(
-                        "backed up {module} to {} ({} bytes in the archive: {})",
-                        o.path.display(),
-                        o.manifest.total_bytes(),
-                        o.metadata.contents()
-                    ),
+                    text: describe::backup_outcome(module, &o),
                     path: Some(o.path.display().to_string()),
                 })
         }
@@ -148,7 +174,14 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
             let confirmation = if *yes {
                 Ok("--yes".to_string())
             } else {
-                confirm(config, module, archive, cli.json)
+                confirm(
+                    config,
+                    module,
+                    archive,
+                    cli.json || cli.cancel_on_stdin,
+                    (progress, cancel),
+                )
+                .await
             };
             match confirmation {
                 Err(e) => Err(e),
@@ -161,50 +194,28 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                     };
                     engine::restore(config, &req, progress, cancel)
                         .await
-                        .map(|o| {
-                            let mut text = format!(
-                                "restored {module} from {}: {}.\n{}.",
-                                archive.display(),
-                                o.contents,
-                                o.method
-                            );
-                            if !o.secrets_written.is_empty() {
-                                text += &format!(
-                                    "\nSecrets put in place: {}.",
-                                    o.secrets_written.join(", ")
-                                );
-                            }
-                            if let Some(h) = &o.health {
-                                text += &format!(
-                                    "\nHealth: {} ({}).",
-                                    if h.healthy { "ok" } else { "NOT healthy" },
-                                    h.details.join("; ")
-                                );
-                            }
-                            text += &format!(
-                                "\nDestructive steps were logged to {}.",
-                                o.journal.display()
-                            );
-                            Done::Ok { path: None, text }
+                        .map(|o| Done::Ok {
+                            path: None,
+                            text: describe::restore_outcome(module, archive, &o),
                         })
                 }
             }
         }
-        Command::Verify { archive } => {
-            archive::verify(archive, progress, cancel)
-                .await
-                .map(|v| Done::Ok {
-                    path: Some(archive.display().to_string()),
-                    text: format!(
-                        "{}: OK — {} backup of {}, {} entries, {} bytes, every checksum matches",
-                        archive.display(),
-                        v.metadata.module_id,
-                        v.metadata.created_at,
-                        v.manifest.entries.len(),
-                        v.manifest.total_bytes()
-                    ),
-                })
-        }
+        Command::Verify { archive } => archive::verify(archive, progress, cancel).await.map(|v| {
+            if cli.json {
+                Output::json_line(&json!({
+                    "event": "archive",
+                    "module": v.metadata.module_id,
+                    "createdAt": v.metadata.created_at,
+                    "summary": describe::archive_summary(&v.metadata),
+                    "text": describe::archive(&v),
+                }));
+            }
+            Done::Ok {
+                path: Some(archive.display().to_string()),
+                text: describe::verified(archive, &v),
+            }
+        }),
         Command::Inspect { archive } => archive::verify(archive, progress, cancel).await.map(|v| {
             if cli.json {
                 Output::json_line(
@@ -217,7 +228,7 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
             }
             Done::Ok {
                 path: Some(archive.display().to_string()),
-                text: describe_archive(&v),
+                text: describe::archive(&v),
             }
         }),
         Command::Modules => {
@@ -245,7 +256,12 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
             .await
             .map(|p| {
                 if cli.json {
-                    Output::json_line(&json!({"event": "plan", "plan": p}));
+                    Output::json_line(&json!({
+                        "event": "plan",
+                        "plan": p,
+                        "text": describe::plan(&p),
+                        "overwrites": describe::overwrites(&p),
+                    }));
                     return Done::Ok {
                         path: None,
                         text: String::new(),
@@ -253,7 +269,7 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                 }
                 Done::Ok {
                     path: None,
-                    text: describe_plan(&p),
+                    text: describe::plan(&p),
                 }
             }),
         Command::Config => Ok(Done::Ok {
@@ -264,136 +280,21 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
     result.unwrap_or_else(Done::Failed)
 }
 
-fn describe_plan(p: &engine::Plan) -> String {
-    let mut s = format!(
-        "module {}\n  database  {} on {}{}\n",
-        p.module,
-        p.scope.database,
-        p.database_server,
-        if p.database_present { "" } else { " (missing)" }
-    );
-    for (bucket, prefix, n, bytes) in &p.object_counts {
-        let what = if prefix.is_empty() {
-            format!("bucket {bucket} (all of it)")
-        } else {
-            format!("bucket {bucket}, prefix {prefix}")
-        };
-        s += &format!("  objects   {what}: {n} objects, {bytes} bytes\n");
-    }
-    for (index, docs) in &p.index_counts {
-        s += &format!("  index     {index}: {docs} documents\n");
-    }
-    if !p.apps.is_empty() {
-        s += &format!(
-            "  apps      {} (stopped during a restore)\n",
-            p.apps.join(", ")
-        );
-    }
-    for sec in &p.secrets {
-        s += &format!("  secret    {sec}\n");
-    }
-    s.trim_end().to_string()
-}
-
-fn describe_archive(v: &archive::Verified) -> String {
-    let m = &v.metadata;
-    let mut s = format!(
-        "module:     {}\nengine:     {} ({})\ndatabase:   {}\ncreated:    {}\nformat:     {} v{} (tool {})\ncomponents: {}\nquiesced:   {}\n",
-        m.module_id,
-        m.engine,
-        m.source_servers.get("db").cloned().unwrap_or_default(),
-        m.db_name,
-        m.created_at,
-        m.format,
-        m.format_version,
-        m.tool_version,
-        m.components.join(", "),
-        m.quiesced
-    );
-    if let Some(n) = &m.notes {
-        s += &format!("notes:      {n}\n");
-    }
-    s += &format!(
-        "tables ({}, {} rows):\n",
-        m.db.stats.tables.len(),
-        m.db.stats.total_rows()
-    );
-    for (t, rows) in &m.db.stats.tables {
-        s += &format!("  {t:<48} {rows:>12}\n");
-    }
-    for (kind, list) in [
-        ("views", &m.db.stats.views),
-        ("routines", &m.db.stats.routines),
-        ("triggers", &m.db.stats.triggers),
-        ("events", &m.db.stats.events),
-    ] {
-        if !list.is_empty() {
-            s += &format!("{kind}: {}\n", list.join(", "));
-        }
-    }
-    if !m.db.stats.sequences.is_empty() {
-        s += &format!(
-            "sequences: {}\n",
-            m.db.stats
-                .sequences
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if let Some(o) = &m.objects {
-        let scope: Vec<String> = o
-            .scope
-            .iter()
-            .map(|(b, p)| {
-                if p.is_empty() {
-                    b.clone()
-                } else {
-                    format!("{b}/{p}")
-                }
-            })
-            .collect();
-        s += &format!("objects in scope {}:\n", scope.join(", "));
-        for (b, c) in &o.buckets {
-            s += &format!(
-                "  {b:<48} {:>12} objects {:>14} bytes\n",
-                c.objects, c.bytes
-            );
-        }
-    }
-    if let Some(i) = &m.indices {
-        s += "indices:\n";
-        for (name, docs) in &i.indices {
-            s += &format!("  {name:<48} {docs:>12} documents\n");
-        }
-    }
-    for sec in &m.secrets {
-        s += &format!(
-            "secret:     {} (from {}, value not shown)\n",
-            sec.name, sec.source
-        );
-    }
-    s += "entries:\n";
-    for e in &v.manifest.entries {
-        s += &format!("  {:<48} {:>12}  {}\n", e.path, e.size, &e.sha256[..16]);
-    }
-    s.trim_end().to_string()
-}
-
 /// Show what the restore will overwrite and ask the user to type the module name.
-fn confirm(
+async fn confirm(
     config: &Config,
     module: &str,
     archive: &std::path::Path,
-    json: bool,
+    scripted: bool,
+    (progress, cancel): (&Progress, &Cancel),
 ) -> Result<String, Error> {
-    let lines = engine::overwrites(config, module)?;
-    if json || !std::io::stdin().is_terminal() {
+    if scripted || !std::io::stdin().is_terminal() {
+        config.module(module)?;
         return Err(Error::Usage(
             "restore overwrites data: confirm with --yes when not run interactively".into(),
         ));
     }
+    let lines = describe::overwrites(&engine::plan(config, module, progress, cancel).await?);
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,

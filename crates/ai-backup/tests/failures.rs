@@ -1,22 +1,15 @@
-//! Things going wrong in the middle: the database container killed during a restore, and
-//! Ctrl-C (SIGINT) during a backup and during a restore. The live data must stay as it was, no
-//! file or database may be left behind, and the apps must run again, unpaused.
+//! Things going wrong in the middle: the database container killed during a restore; Ctrl-C
+//! (SIGINT), SIGTERM or a `cancel` line on stdin during a backup; Ctrl-C during a restore. The
+//! live data must stay as it was, no file or database may be left behind, and the apps must run
+//! again, unpaused.
 
 mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::cancel::{backup_cancelled, big_rows};
 use common::{db, docker, fp, Env, Module};
-
-/// Rows of ~100 bytes that make loading the dump take several seconds (more than the second
-/// the tests wait before disturbing it) on a 2-core machine with a debug build.
-fn big_rows(m: Module) -> u64 {
-    match m {
-        Module::N8n => 500_000,
-        Module::OneApi => 300_000,
-    }
-}
 
 /// The seeded database plus a big table, backed up; then changed, so that "as it was" and
 /// "as archived" differ. Returns the archive and the fingerprint of what it holds.
@@ -102,41 +95,14 @@ fn oneapi_db_container_killed_during_restore_leaves_the_live_database_as_it_was(
     db_container_dies_during_restore(Module::OneApi);
 }
 
-fn cancel_during_backup(m: Module) {
-    let env = common::setup();
-    db::seed(m);
-    db::add_big_table(m, big_rows(m));
-    let before = fp::module(m);
-    let dir = env.subdir("out");
-    let mut child = env.spawn(&["--json", "backup", m.id(), "-o", dir.to_str().unwrap()]);
-    child.wait_phase("dump", Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(700));
-    child.sigint();
-    let out = child.finish(Duration::from_secs(60));
-    out.assert_code(130, "backup cancelled by SIGINT");
-    assert_eq!(
-        out.last_json(),
-        serde_json::json!({"success": false, "cancelled": true}),
-        "result object of a cancelled backup"
-    );
-    let left: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(left.is_empty(), "a cancelled backup left files: {left:?}");
-    docker::assert_apps_running();
-    fp::assert_same(&before, &fp::module(m), "data after a cancelled backup");
-    db::seed(m);
-}
-
 #[test]
 fn n8n_backup_cancelled_by_sigint_leaves_no_file_and_apps_running() {
-    cancel_during_backup(Module::N8n);
+    backup_cancelled(Module::N8n, &[], "SIGINT", |c| c.sigint());
 }
 
 #[test]
 fn oneapi_backup_cancelled_by_sigint_leaves_no_file_and_apps_running() {
-    cancel_during_backup(Module::OneApi);
+    backup_cancelled(Module::OneApi, &[], "SIGINT", |c| c.sigint());
 }
 
 fn cancel_during_restore(m: Module) {
@@ -253,22 +219,13 @@ fn restore_whose_dump_differs_from_its_recorded_statistics_fails_and_changes_not
 
 #[test]
 fn oneapi_backup_cancelled_by_sigterm_leaves_no_file_and_apps_running() {
-    let env = common::setup();
-    let m = Module::OneApi;
-    db::seed(m);
-    db::add_big_table(m, big_rows(m));
-    let dir = env.subdir("out");
-    let mut child = env.spawn(&["--json", "backup", m.id(), "-o", dir.to_str().unwrap()]);
-    child.wait_phase("dump", Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(500));
-    child.signal(libc::SIGTERM);
-    let out = child.finish(Duration::from_secs(60));
-    out.assert_code(130, "backup cancelled by SIGTERM");
-    assert_eq!(
-        out.last_json(),
-        serde_json::json!({"success": false, "cancelled": true})
-    );
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "files left");
-    docker::assert_apps_running();
-    db::seed(m);
+    backup_cancelled(Module::OneApi, &[], "SIGTERM", |c| c.signal(libc::SIGTERM));
+}
+
+/// The desktop app's way on Windows, where a child cannot be sent a signal.
+#[test]
+fn n8n_backup_cancelled_by_a_cancel_line_on_stdin_leaves_no_file_and_apps_running() {
+    backup_cancelled(Module::N8n, &["--cancel-on-stdin"], "a cancel line", |c| {
+        c.send_line("cancel")
+    });
 }

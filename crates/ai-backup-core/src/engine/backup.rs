@@ -51,6 +51,7 @@ pub async fn backup(
     cancel: &Cancel,
 ) -> Result<BackupOutcome> {
     let (module, server) = config.module(&req.module)?;
+    let _lock = crate::lock::acquire(&crate::lock::default_dir(), &req.module, "backup")?;
     let docker = super::docker_for(&config.docker, module, server, progress).await?;
     let db_store = store::open(server, docker.as_ref()).await?;
     let db = &module.database;

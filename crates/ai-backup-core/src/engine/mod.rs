@@ -13,7 +13,7 @@ mod stores;
 
 pub use backup::{backup, BackupOutcome, BackupRequest};
 pub use plan::{plan, Plan};
-pub use restore::{overwrites, restore, RestoreOutcome, RestoreRequest};
+pub use restore::{restore, RestoreOutcome, RestoreRequest};
 pub use status::{modules_status, ModuleStatus};
 
 use tokio::io::{AsyncWriteExt, DuplexStream};

@@ -64,6 +64,7 @@ pub async fn restore(
     cancel: &Cancel,
 ) -> Result<RestoreOutcome> {
     let (module, server) = config.module(&req.module)?;
+    let _lock = crate::lock::acquire(&crate::lock::default_dir(), &req.module, "restore")?;
     let verified = archive::verify(&req.archive, progress, cancel).await?;
     let meta = &verified.metadata;
     let refused = |reason: String| Error::ArchiveRefused {
@@ -315,31 +316,6 @@ pub async fn restore(
             }
         }
     }
-}
-
-/// What a restore of `module_id` overwrites or stops, one line each, for the confirmation a
-/// person is asked for: the database and its server, the apps, the secrets compared.
-pub fn overwrites(config: &Config, module_id: &str) -> Result<Vec<String>> {
-    let (m, server) = config.module(module_id)?;
-    let mut lines = vec![format!(
-        "database {} on {} ({})",
-        m.database,
-        server.container.as_deref().unwrap_or(&server.host),
-        server.engine.as_str()
-    )];
-    if !m.apps.is_empty() {
-        lines.push(format!(
-            "its apps will be stopped and started again: {}",
-            m.apps.join(", ")
-        ));
-    }
-    for s in &m.secrets {
-        lines.push(format!(
-            "secret {} of {} is checked (and replaced only with --restore-secrets)",
-            s.name, s.container
-        ));
-    }
-    Ok(lines)
 }
 
 /// Secrets to write after the swap; fails before anything is touched when the target's key

@@ -12,6 +12,43 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ai-backup");
 
+/// Set by `scripts/windows test`: the Windows build, which every run then is (under wine).
+pub const WINDOWS_EXE_ENV: &str = "AI_BACKUP_WINDOWS_EXE";
+/// Set with it: the test engine's loopback TCP endpoint, for the config's `[docker] host`.
+pub const WINDOWS_DOCKER_ENV: &str = "AI_BACKUP_WINDOWS_DOCKER";
+
+/// The binary under test: this build, or the Windows build under wine when
+/// `AI_BACKUP_WINDOWS_EXE` is set.
+pub fn program() -> Command {
+    match std::env::var_os(WINDOWS_EXE_ENV) {
+        Some(exe) => {
+            let mut cmd = Command::new("wine");
+            cmd.arg(exe).env("WINEDEBUG", "-all");
+            cmd
+        }
+        None => Command::new(BIN),
+    }
+}
+
+/// A path printed by the binary under test, as this machine names it: the Windows build joins
+/// a file name to the folder it was given with a backslash (`/tmp/x\n8n-backup-....tar.gz`).
+pub fn host_path(printed: &str) -> PathBuf {
+    if std::env::var_os(WINDOWS_EXE_ENV).is_some() {
+        PathBuf::from(printed.replace('\\', "/"))
+    } else {
+        PathBuf::from(printed)
+    }
+}
+
+/// The config lines that point the binary under test at the engine: none for this build
+/// (its platform default), the loopback TCP endpoint for the Windows build.
+pub fn docker_toml() -> String {
+    match std::env::var(WINDOWS_DOCKER_ENV) {
+        Ok(host) => format!("[docker]\nhost = \"{host}\"\n"),
+        Err(_) => String::new(),
+    }
+}
+
 /// Longest a single run may take before the test gives up on it.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -60,7 +97,7 @@ impl Out {
         let obj = v.as_object().expect("result object");
         assert_eq!(obj.get("success"), Some(&Value::Bool(true)), "{v}");
         assert_eq!(obj.len(), 2, "result holds exactly success and path: {v}");
-        PathBuf::from(obj["path"].as_str().expect("path is a string"))
+        host_path(obj["path"].as_str().expect("path is a string"))
     }
 
     /// stdout and stderr together, for checks on messages.
@@ -70,7 +107,7 @@ impl Out {
 }
 
 fn command(config: &Path, journal: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = program();
     cmd.arg("--config").arg(config).args(args);
     // Keep the user's default config, journal and data directories out of it.
     let home = journal.parent().unwrap_or(Path::new("/tmp"));
@@ -165,6 +202,7 @@ fn wait_timeout(child: &mut Child, timeout: Duration, args: &[&str]) -> i32 {
 /// A running `ai-backup --json ...` whose stdout events are read as they come.
 pub struct Running {
     child: Child,
+    stdin: Option<std::process::ChildStdin>,
     lines: Receiver<String>,
     seen: Vec<String>,
     stderr: Option<JoinHandle<String>>,
@@ -173,8 +211,10 @@ pub struct Running {
 
 pub fn spawn(config: &Path, journal: &Path, args: &[&str]) -> Running {
     let mut child = command(config, journal, args)
+        .stdin(Stdio::piped())
         .spawn()
         .expect("start ai-backup");
+    let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -188,6 +228,7 @@ pub fn spawn(config: &Path, journal: &Path, args: &[&str]) -> Running {
     let stderr = Some(reader(child.stderr.take().expect("stderr")));
     Running {
         child,
+        stdin,
         lines: rx,
         seen: Vec::new(),
         stderr,
@@ -255,6 +296,14 @@ impl Running {
                 && v["phase"] == phase
                 && v["bytes"].as_u64().is_some_and(|b| b > bytes)
         });
+    }
+
+    /// Write `line` on its standard input (`cancel` with `--cancel-on-stdin`).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write to ai-backup's stdin");
+        stdin.flush().expect("flush ai-backup's stdin");
     }
 
     /// Send SIGINT, as Ctrl-C does.

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod bin;
+pub mod cancel;
 pub mod db;
 pub mod docker;
 pub mod fp;
@@ -172,7 +173,8 @@ pub fn setup() -> Env {
 /// A config file with the journal at `journal` and `extra` TOML appended.
 pub fn write_config(path: &Path, journal: &Path, extra: &str) {
     let text = format!(
-        "[journal]\npath = {}\n{extra}",
+        "{}[journal]\npath = {}\n{extra}",
+        bin::docker_toml(),
         toml_string(&journal.display().to_string())
     );
     std::fs::write(path, text).expect("write config");

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common::bin::{self, Out, Running};
-use crate::common::{db, docker, toml_string, Engine};
+use crate::common::{db, docker, Engine};
 
 pub const MYSQL: &str = crate::common::MY_CONTAINER;
 pub const MINIO: &str = "ai-server-minio";
@@ -177,14 +177,7 @@ pub fn setup() -> Env {
         .expect("tempdir");
     let journal = dir.path().join("journal.log");
     let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[journal]\npath = {}\n{MODULES_TOML}",
-            toml_string(&journal.display().to_string())
-        ),
-    )
-    .expect("write config");
+    crate::common::write_config(&config, &journal, MODULES_TOML);
     Env {
         dir,
         config,

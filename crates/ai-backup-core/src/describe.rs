@@ -1,0 +1,226 @@
+//! Every text a person reads about a plan, an archive or an outcome, in one place, so the CLI,
+//! the page and the desktop app say the same words.
+
+use crate::archive::{Metadata, Verified};
+use crate::engine::{BackupOutcome, Plan, RestoreOutcome};
+
+/// The plan, for people: the database, each bucket/prefix and index with its size, the apps
+/// and the secrets.
+pub fn plan(p: &Plan) -> String {
+    let mut s = format!(
+        "module {}\n  database  {} on {}{}\n",
+        p.module,
+        p.scope.database,
+        p.database_server,
+        if p.database_present { "" } else { " (missing)" }
+    );
+    for (bucket, prefix, n, bytes) in &p.object_counts {
+        s += &format!(
+            "  objects   {}: {n} objects, {bytes} bytes\n",
+            bucket_scope(bucket, prefix)
+        );
+    }
+    for (index, docs) in &p.index_counts {
+        s += &format!("  index     {index}: {docs} documents\n");
+    }
+    if !p.apps.is_empty() {
+        s += &format!(
+            "  apps      {} (stopped during a restore)\n",
+            p.apps.join(", ")
+        );
+    }
+    for sec in &p.secrets {
+        s += &format!("  secret    {sec}\n");
+    }
+    s.trim_end().to_string()
+}
+
+/// What an archive holds, for people: its metadata, tables and rows, objects, indices, the
+/// names of its secrets (never their values) and every entry with its checksum.
+pub fn archive(v: &Verified) -> String {
+    let m = &v.metadata;
+    let mut s = format!(
+        "module:     {}\nengine:     {} ({})\ndatabase:   {}\ncreated:    {}\nformat:     {} v{} (tool {})\ncomponents: {}\nquiesced:   {}\n",
+        m.module_id,
+        m.engine,
+        m.source_servers.get("db").cloned().unwrap_or_default(),
+        m.db_name,
+        m.created_at,
+        m.format,
+        m.format_version,
+        m.tool_version,
+        m.components.join(", "),
+        m.quiesced
+    );
+    if let Some(n) = &m.notes {
+        s += &format!("notes:      {n}\n");
+    }
+    s += &format!(
+        "tables ({}, {} rows):\n",
+        m.db.stats.tables.len(),
+        m.db.stats.total_rows()
+    );
+    for (t, rows) in &m.db.stats.tables {
+        s += &format!("  {t:<48} {rows:>12}\n");
+    }
+    for (kind, list) in [
+        ("views", &m.db.stats.views),
+        ("routines", &m.db.stats.routines),
+        ("triggers", &m.db.stats.triggers),
+        ("events", &m.db.stats.events),
+    ] {
+        if !list.is_empty() {
+            s += &format!("{kind}: {}\n", list.join(", "));
+        }
+    }
+    if !m.db.stats.sequences.is_empty() {
+        s += &format!(
+            "sequences: {}\n",
+            m.db.stats
+                .sequences
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(o) = &m.objects {
+        let scope: Vec<String> = o
+            .scope
+            .iter()
+            .map(|(b, p)| {
+                if p.is_empty() {
+                    b.clone()
+                } else {
+                    format!("{b}/{p}")
+                }
+            })
+            .collect();
+        s += &format!("objects in scope {}:\n", scope.join(", "));
+        for (b, c) in &o.buckets {
+            s += &format!(
+                "  {b:<48} {:>12} objects {:>14} bytes\n",
+                c.objects, c.bytes
+            );
+        }
+    }
+    if let Some(i) = &m.indices {
+        s += "indices:\n";
+        for (name, docs) in &i.indices {
+            s += &format!("  {name:<48} {docs:>12} documents\n");
+        }
+    }
+    for sec in &m.secrets {
+        s += &format!(
+            "secret:     {} (from {}, value not shown)\n",
+            sec.name, sec.source
+        );
+    }
+    s += "entries:\n";
+    for e in &v.manifest.entries {
+        s += &format!("  {:<48} {:>12}  {}\n", e.path, e.size, &e.sha256[..16]);
+    }
+    s.trim_end().to_string()
+}
+
+/// One line about an archive: "n8n backup of 2026-11-27T15:00:00Z: 12 tables, 54 rows".
+pub fn archive_summary(m: &Metadata) -> String {
+    format!(
+        "{} backup of {}: {}",
+        m.module_id,
+        m.created_at,
+        m.contents()
+    )
+}
+
+/// The outcome of a backup.
+pub fn backup_outcome(module: &str, o: &BackupOutcome) -> String {
+    format!(
+        "backed up {module} to {} ({} bytes in the archive: {})",
+        o.path.display(),
+        o.manifest.total_bytes(),
+        o.metadata.contents()
+    )
+}
+
+/// The outcome of a restore: what came back, how, secrets written, health, the journal.
+pub fn restore_outcome(module: &str, archive: &std::path::Path, o: &RestoreOutcome) -> String {
+    let mut text = format!(
+        "restored {module} from {}: {}.\n{}.",
+        archive.display(),
+        o.contents,
+        o.method
+    );
+    if !o.secrets_written.is_empty() {
+        text += &format!("\nSecrets put in place: {}.", o.secrets_written.join(", "));
+    }
+    if let Some(h) = &o.health {
+        text += &format!(
+            "\nHealth: {} ({}).",
+            if h.healthy { "ok" } else { "NOT healthy" },
+            h.details.join("; ")
+        );
+    }
+    text += &format!(
+        "\nDestructive steps were logged to {}.",
+        o.journal.display()
+    );
+    text
+}
+
+/// The archive's verification, for people.
+pub fn verified(path: &std::path::Path, v: &Verified) -> String {
+    format!(
+        "{}: OK — {} backup of {}, {} entries, {} bytes, every checksum matches",
+        path.display(),
+        v.metadata.module_id,
+        v.metadata.created_at,
+        v.manifest.entries.len(),
+        v.manifest.total_bytes()
+    )
+}
+
+/// What a restore of the planned module overwrites or stops, one line each, for the
+/// confirmation a person is asked for: the database, each bucket/prefix and index with what it
+/// holds now, the apps, the secrets compared.
+pub fn overwrites(p: &Plan) -> Vec<String> {
+    let mut lines = vec![format!(
+        "database {} on {}{}",
+        p.scope.database,
+        p.database_server,
+        if p.database_present {
+            ""
+        } else {
+            " (missing now)"
+        }
+    )];
+    for (bucket, prefix, n, bytes) in &p.object_counts {
+        lines.push(format!(
+            "{}: {n} objects, {bytes} bytes now",
+            bucket_scope(bucket, prefix)
+        ));
+    }
+    for (index, docs) in &p.index_counts {
+        lines.push(format!("index {index}: {docs} documents now"));
+    }
+    if !p.apps.is_empty() {
+        lines.push(format!(
+            "its apps will be stopped and started again: {}",
+            p.apps.join(", ")
+        ));
+    }
+    for sec in &p.secrets {
+        lines.push(format!(
+            "secret {sec} is compared (and replaced only when asked to)"
+        ));
+    }
+    lines
+}
+
+fn bucket_scope(bucket: &str, prefix: &str) -> String {
+    if prefix.is_empty() {
+        format!("bucket {bucket} (all of it)")
+    } else {
+        format!("bucket {bucket}, prefix {prefix}")
+    }
+}
