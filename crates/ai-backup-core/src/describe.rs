@@ -224,3 +224,71 @@ fn bucket_scope(bucket: &str, prefix: &str) -> String {
         format!("bucket {bucket}, prefix {prefix}")
     }
 }
+
+/// What a backup of the planned module will read, the most free space its archive needs, and
+/// about how long it takes, for the backup's explanatory dialog. Returns (bytes, seconds, text).
+pub fn estimate(p: &Plan) -> (u64, u64, String) {
+    /// A conservative pace for a compressed backup on a small machine.
+    const BYTES_PER_SEC: u64 = 20 << 20;
+    let objects: u64 = p.object_counts.iter().map(|(_, _, _, b)| b).sum();
+    let docs: u64 = p.index_counts.iter().map(|(_, d)| d).sum();
+    let bytes = p.database_bytes.unwrap_or(0) + objects;
+    let secs = (bytes / BYTES_PER_SEC + docs / 20_000).max(1);
+    let mut text = format!(
+        "about {} of data (database {}, objects {})",
+        human_bytes(bytes),
+        human_bytes(p.database_bytes.unwrap_or(0)),
+        human_bytes(objects)
+    );
+    if !p.index_counts.is_empty() {
+        text += &format!(" and {docs} index documents");
+    }
+    text += &format!(
+        "; the archive needs at most that much free space (usually far less: it is compressed); expect about {}",
+        human_secs(secs)
+    );
+    (bytes, secs, text)
+}
+
+/// 1536 -> "1.5 KiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        1 => "1 second".to_string(),
+        0..=89 => format!("{s} seconds"),
+        90..=5399 => format!("{} minutes", s.div_ceil(60)),
+        _ => format!("{:.1} hours", s as f64 / 3600.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        for (n, s) in [
+            (0, "0 bytes"),
+            (1023, "1023 bytes"),
+            (1536, "1.5 KiB"),
+            (5 << 30, "5.0 GiB"),
+        ] {
+            assert_eq!(super::human_bytes(n), s);
+        }
+        for (n, s) in [(1, "1 second"), (120, "2 minutes"), (7200, "2.0 hours")] {
+            assert_eq!(super::human_secs(n), s);
+        }
+    }
+}

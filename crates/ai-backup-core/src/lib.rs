@@ -3,12 +3,14 @@
 //! was. The binaries only turn user input into calls to this crate and its events into output.
 
 pub mod archive;
+pub mod catalog;
 pub mod config;
 pub mod describe;
 pub mod docker;
 pub mod engine;
 pub mod error;
 pub mod health;
+pub mod jobs;
 pub mod journal;
 pub mod lock;
 pub mod progress;

@@ -60,4 +60,17 @@ pub enum Command {
     Plan { module: String },
     /// Print the effective configuration (passwords redacted).
     Config,
+    /// Serve the module settings page on 127.0.0.1 and open it in the browser.
+    Ui {
+        /// Port to listen on (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Do not open the browser; only print the URL.
+        #[arg(long)]
+        no_open: bool,
+        /// The folder the page saves backups to and lists archives from
+        /// (default: <Documents>/ai-backup, else ~/ai-backup). Changeable on the page.
+        #[arg(long, value_name = "DIR")]
+        backup_dir: Option<PathBuf>,
+    },
 }

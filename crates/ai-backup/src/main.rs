@@ -7,6 +7,7 @@
 
 mod cli;
 mod render;
+mod ui;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use ai_backup_core::config::Config;
 use ai_backup_core::engine::{self, BackupRequest, RestoreRequest};
 use ai_backup_core::progress::{Cancel, Progress};
 use ai_backup_core::Error;
-use ai_backup_core::{archive, describe};
+use ai_backup_core::{archive, catalog, describe};
 use clap::Parser;
 use serde_json::json;
 
@@ -272,6 +273,27 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                     text: describe::plan(&p),
                 }
             }),
+        Command::Ui {
+            port,
+            no_open,
+            backup_dir,
+        } => {
+            let opts = ui::Options {
+                port: *port,
+                open: !no_open,
+                backup_dir: backup_dir.clone().unwrap_or_else(catalog::default_dir),
+            };
+            let board = ai_backup_core::jobs::JobBoard::new(config.clone());
+            ui::serve(board, opts, cancel.clone(), |url| {
+                println!("The module settings page is at {url}");
+                println!("(it answers only on this computer; Ctrl-C stops it)");
+            })
+            .await
+            .map(|()| Done::Ok {
+                path: None,
+                text: String::new(),
+            })
+        }
         Command::Config => Ok(Done::Ok {
             path: None,
             text: config.redacted(),

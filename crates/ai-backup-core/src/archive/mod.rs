@@ -17,7 +17,7 @@ pub use metadata::{
     ObjectsMeta, SecretMeta, FORMAT_NAME,
 };
 pub use reader::ArchiveReader;
-pub use verify::{verify, Verified, SECRETS_DIR};
+pub use verify::{read_metadata, verify, Verified, SECRETS_DIR};
 pub use writer::ArchiveWriter;
 
 /// Version of the layout written by this build. Archives with a higher version are refused.

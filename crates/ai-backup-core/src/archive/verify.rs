@@ -25,6 +25,21 @@ const META_LIMIT: u64 = 16 << 20;
 /// Entries under this directory hold secrets.
 pub const SECRETS_DIR: &str = "secrets/";
 
+/// Only the first entry, `metadata.json`: what the archive says it holds, unverified (for
+/// listings; a restore always verifies the whole archive).
+///
+/// # Errors
+/// `Error::ArchiveRefused` when it is not readable as one of our archives.
+pub async fn read_metadata(path: &Path) -> Result<Metadata> {
+    let mut r = ArchiveReader::open(path).await?;
+    match r.next_entry().await? {
+        Some(h) if h.path == METADATA_ENTRY => {}
+        _ => return Err(r.refused("it is not an ai-backup archive")),
+    }
+    let bytes = r.read_entry(META_LIMIT).await?;
+    parse_metadata(&bytes).map_err(|reason| r.refused(reason))
+}
+
 /// Read `path` whole and check it.
 ///
 /// # Errors

@@ -5,13 +5,16 @@
 mod backup;
 mod indices;
 mod objects;
+mod overview;
 mod plan;
 mod restore;
 pub mod scope;
+pub mod secret_check;
 mod status;
 mod stores;
 
 pub use backup::{backup, BackupOutcome, BackupRequest};
+pub use overview::{overview, IndexSize, ModuleOverview, ObjectsSize};
 pub use plan::{plan, Plan};
 pub use restore::{restore, RestoreOutcome, RestoreRequest};
 pub use status::{modules_status, ModuleStatus};

@@ -14,6 +14,8 @@ pub struct Plan {
     pub module: String,
     pub database_server: String,
     pub database_present: bool,
+    /// Size of the database on its server, when it is there.
+    pub database_bytes: Option<u64>,
     pub apps: Vec<String>,
     pub secrets: Vec<String>,
     pub scope: Scope,
@@ -58,10 +60,20 @@ pub async fn plan(
             .collect(),
         None => Vec::new(),
     };
+    let database_present = db.exists(&module.database, cancel).await?;
+    let database_bytes = match database_present {
+        true => db
+            .stats(&module.database, cancel)
+            .await
+            .ok()
+            .map(|s| s.bytes),
+        false => None,
+    };
     Ok(Plan {
         module: module_id.into(),
         database_server: db.describe(),
-        database_present: db.exists(&module.database, cancel).await?,
+        database_present,
+        database_bytes,
         apps: module.apps.clone(),
         secrets: module
             .secrets

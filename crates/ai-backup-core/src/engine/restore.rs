@@ -328,52 +328,24 @@ async fn plan_secrets<'a>(
     progress: &Progress,
 ) -> Result<Vec<SecretPlan<'a>>> {
     let mut plans = Vec::new();
-    for spec in &module.secrets {
-        let entry = format!("{}{}", archive::SECRETS_DIR, spec.name);
-        let Some(bytes) = verified.secrets.get(&entry) else {
-            progress.warn(format!(
-                "the archive does not carry {}; the target keeps its own",
-                spec.name
-            ));
-            continue;
-        };
-        let archived = String::from_utf8_lossy(bytes).into_owned();
-        let Some(d) = docker else { continue };
-        let target = secrets::read(d, spec).await?;
-        if target.as_ref().map(|t| &t.value) == Some(&archived) {
+    for check in super::secret_check::compare(docker, module, verified, progress).await? {
+        if !check.differs {
             continue;
         }
-        let consequence = spec
-            .consequence
-            .clone()
-            .unwrap_or_else(|| "the restored data cannot be decrypted".into());
-        if !req.restore_secrets {
+        if !req.restore_secrets || !check.can_restore() {
             return Err(Error::Secret {
                 module: req.module.clone(),
-                message: format!(
-                    "the {} of {} {} the one in the archive; restoring would mean {consequence}. Re-run with --restore-secrets to put the archived key in place. Nothing was changed",
-                    spec.name,
-                    spec.container,
-                    if target.is_some() { "differs from" } else { "is missing, unlike" }
-                ),
+                message: format!("{}. Nothing was changed", check.text),
             });
         }
-        if let Some(t) = &target {
-            if t.source.starts_with("env:") {
-                return Err(Error::Secret {
-                    module: req.module.clone(),
-                    message: format!(
-                        "{} of {} comes from its environment ({}), which ai-backup cannot change; set it to the archived key and recreate the container. Nothing was changed",
-                        spec.name,
-                        spec.container,
-                        t.source.trim_start_matches("env:")
-                    ),
-                });
-            }
-        }
+        let spec = module
+            .secrets
+            .iter()
+            .find(|s| s.name == check.name)
+            .expect("checks come from the module's secrets");
         plans.push(SecretPlan {
             spec,
-            value: archived,
+            value: check.archived.unwrap_or_default(),
         });
     }
     Ok(plans)
