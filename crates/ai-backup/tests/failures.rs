@@ -229,3 +229,56 @@ fn n8n_backup_cancelled_by_a_cancel_line_on_stdin_leaves_no_file_and_apps_runnin
         c.send_line("cancel")
     });
 }
+
+/// One job per module across processes: a second backup or a restore of n8n started while a
+/// backup of it runs is refused at once (exit 2, nothing changed, no file), and the first
+/// ends well.
+#[test]
+fn a_second_job_on_a_module_is_refused_while_one_runs_in_another_process() {
+    let env = common::setup();
+    let m = Module::N8n;
+    db::seed(m);
+    db::add_big_table(m, big_rows(m));
+    let before = fp::module(m);
+    let (first_dir, second_dir) = (env.subdir("first"), env.subdir("second"));
+    let mut first = env.spawn(&[
+        "--json",
+        "backup",
+        m.id(),
+        "-o",
+        first_dir.to_str().unwrap(),
+    ]);
+    first.wait_phase("dump", Duration::from_secs(120));
+    let second = env.run(&[
+        "--json",
+        "backup",
+        m.id(),
+        "-o",
+        second_dir.to_str().unwrap(),
+    ]);
+    second.assert_code(2, "a second backup while one runs");
+    let said = second.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        said.contains("another backup or restore of n8n is running")
+            && said.contains("backup by process"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&second_dir).unwrap().count(),
+        0,
+        "no second file"
+    );
+    let restore = env.run(&["--json", "restore", m.id(), "/nonexistent.tar.gz", "--yes"]);
+    restore.assert_code(2, "a restore while a backup runs");
+    assert!(restore
+        .text()
+        .contains("another backup or restore of n8n is running"));
+    let out = first.finish(Duration::from_secs(240));
+    out.assert_code(0, "the first backup");
+    assert!(out.result_path().is_file());
+    fp::assert_same(&before, &fp::module(m), "data after both");
+    db::seed(m);
+}

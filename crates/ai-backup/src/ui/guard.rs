@@ -46,8 +46,9 @@ fn refuse(why: &str) -> Response {
 /// `Host` is this server; `Origin`, when sent, is this server's page.
 fn same_server(h: &HeaderMap, port: u16) -> Result<(), &'static str> {
     let ours = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
-    let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
-    if !host.is_some_and(|v| ours.iter().any(|o| o == v)) {
+    let mut hosts = h.get_all(header::HOST).iter();
+    let host = hosts.next().and_then(|v| v.to_str().ok());
+    if hosts.next().is_some() || !host.is_some_and(|v| ours.iter().any(|o| o == v)) {
         return Err("refused: this server answers only to 127.0.0.1");
     }
     if let Some(origin) = h.get(header::ORIGIN) {

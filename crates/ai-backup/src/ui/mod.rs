@@ -127,3 +127,6 @@ fn open_browser(url: &str, private_dir: &std::path::Path) {
         .spawn();
     drop(cmd);
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+// The backup dialog of <ab-module-card> (page mode): first what will be backed up with the
+// expected time and space and the warning that the archive holds secrets, then where to save
+// it (the backup folder's default name, editable), then the job starts and the card shows its
+// progress. Cancelling the dialog does nothing. Part of the card, split off to keep it short.
+import { h, dialogShell, button, showError, errorText, newId } from './dom.js';
+
+export class BackupFlow {
+  constructor(card) {
+    this.card = card;
+    const id = card.moduleId;
+    Object.assign(this, dialogShell('ab-dlg-backup', 'bk.title', { module: id }, () => this._reset()));
+    this.loading = h('p', { class: 'ab-muted ab-loading', i18n: 'bk.loading' });
+    this.planText = h('pre', { class: 'ab-text ab-plan-text' });
+    this.estimate = h('p', { class: 'ab-estimate' });
+    this.stepPlan = h('section', { class: 'ab-step ab-step-plan' },
+      this.loading,
+      h('h3', { i18n: 'bk.what' }), this.planText,
+      h('h3', { i18n: 'bk.estimate' }), this.estimate,
+      h('div', { class: 'ab-warn', role: 'note' },
+        h('strong', { i18n: 'bk.secretsTitle' }), h('p', { i18n: 'bk.secrets' })));
+    const pathId = newId('ab-path');
+    this.path = h('input', { id: pathId, type: 'text', class: 'ab-path', spellcheck: 'false', autocomplete: 'off' });
+    this.path.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); this._start(); }
+    });
+    this.stepSave = h('section', { class: 'ab-step ab-step-save', hidden: true },
+      h('label', { for: pathId, class: 'ab-field-label', i18n: 'bk.where' }), this.path,
+      h('p', { class: 'ab-muted', i18n: 'bk.whereHint' }));
+    this.body.append(this.stepPlan, this.stepSave);
+    this.btnCancel = button('btn.cancel', () => this.dialog.close());
+    this.btnBack = button('btn.back', () => this._step('plan'));
+    this.btnNext = button('btn.next', () => this._step('save'), 'ab-primary');
+    this.btnStart = button('bk.start', () => this._start(), 'ab-primary');
+    this.footer.append(this.btnCancel, this.btnBack, this.btnNext, this.btnStart);
+    this._reset();
+  }
+
+  async open() {
+    this._reset();
+    this.dialog.showModal();
+    const seq = ++this._seq;
+    try {
+      const plan = await this.card.transport.plan(this.card.moduleId);
+      if (seq !== this._seq) return;
+      this.plan = plan;
+      this.planText.textContent = plan.text || (plan.overwrites || []).join('\n');
+      this.estimate.textContent = plan.estimate?.text || '';
+      this.btnNext.disabled = false;
+      this.btnNext.focus();
+    } catch (e) {
+      if (seq === this._seq) showError(this.error, errorText(e));
+    } finally {
+      if (seq === this._seq) this.loading.hidden = true;
+    }
+  }
+
+  _reset() {
+    this._seq = (this._seq || 0) + 1;
+    this.plan = null;
+    this.planText.textContent = '';
+    this.estimate.textContent = '';
+    this.path.value = '';
+    this.loading.hidden = false;
+    this.btnNext.disabled = true;
+    this.btnStart.disabled = false;
+    showError(this.error, '');
+    this._step('plan');
+  }
+
+  _step(name) {
+    this.stepPlan.hidden = name !== 'plan';
+    this.stepSave.hidden = name !== 'save';
+    this.btnBack.hidden = name === 'plan';
+    this.btnNext.hidden = name !== 'plan';
+    this.btnStart.hidden = name !== 'save';
+    if (name === 'save') {
+      if (!this.path.value) this.path.value = this.plan?.defaultPath || '';
+      this.path.focus();
+    }
+  }
+
+  async _start() {
+    if (this.btnStart.disabled) return;
+    this.btnStart.disabled = true;
+    showError(this.error, '');
+    try {
+      const job = await this.card.transport.backup(this.card.moduleId, this.path.value.trim());
+      this.card.job = job;
+      this.dialog.close();
+    } catch (e) {
+      showError(this.error, errorText(e));
+      this.btnStart.disabled = false;
+    }
+  }
+}
