@@ -204,6 +204,7 @@ export class RestoreFlow {
       if (seq !== this._seq) return;
       this.refusedText.textContent = errorText(e);
       this.refusedBox.hidden = false;
+      this.btnNext.hidden = true;
       this.btnBack.focus();
     } finally {
       if (seq === this._seq) this.verifying.hidden = true;

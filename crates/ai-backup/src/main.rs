@@ -78,7 +78,9 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Done::Failed(e) => {
-            let cancelled = e.is_cancelled() || cancel.is_cancelled();
+            // "Cancelled" promises the live data is as it was: never over an incomplete rollback.
+            let incomplete = matches!(e, Error::RollbackIncomplete { .. });
+            let cancelled = !incomplete && (e.is_cancelled() || cancel.is_cancelled());
             if cli.json {
                 let v = if cancelled {
                     json!({"success": false, "cancelled": true})

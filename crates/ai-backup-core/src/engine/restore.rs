@@ -171,9 +171,7 @@ pub async fn restore(
                 }
             ),
         );
-        if let Some(g) = guard {
-            g.release().await?;
-        }
+        restart_keeping_cause(guard, progress).await;
         if cleanup.is_err() {
             progress.warn(format!(
                 "the partial database {staged} could not be dropped now; the next restore removes it. The live database {db} was not touched"
@@ -202,9 +200,7 @@ pub async fn restore(
             Err(e) => {
                 let _ = db_store.drop_db(&staged, &Cancel::new()).await;
                 log("replace-failed", &e.to_string());
-                if let Some(g) = guard {
-                    g.release().await?;
-                }
+                restart_keeping_cause(guard, progress).await;
                 return Err(e);
             }
         }
@@ -227,9 +223,7 @@ pub async fn restore(
                     "could not put the previous objects/indices back: {u}"
                 ));
             }
-            if let Some(g) = guard {
-                g.release().await?;
-            }
+            restart_keeping_cause(guard, progress).await;
             return Err(e);
         }
     };
@@ -266,13 +260,17 @@ pub async fn restore(
                     }
                 ),
             );
-            if let Err(e) = dropped {
-                progress.warn(format!(
-                    "the previous data is still in {old} ({e}); drop it when satisfied"
-                ));
-            }
+            let method = match dropped {
+                Ok(()) => format!("{method}, then dropped"),
+                Err(e) => {
+                    progress.warn(format!(
+                        "the previous data is still in {old} ({e}); drop it when satisfied"
+                    ));
+                    format!("{method}; it could not be dropped and is still there")
+                }
+            };
             Ok(RestoreOutcome {
-                method: format!("{method}, then dropped"),
+                method,
                 contents: verified.metadata.contents(),
                 secrets_written: written,
                 health,
@@ -314,6 +312,19 @@ pub async fn restore(
                     left: left.join("; "),
                 })
             }
+        }
+    }
+}
+
+/// Start the stopped apps again on a failure path. A failure to start them is reported beside
+/// the cause of the failure, never instead of it.
+async fn restart_keeping_cause(guard: Option<AppsHeld>, progress: &Progress) {
+    if let Some(g) = guard {
+        let names = g.names().join(", ");
+        if let Err(e) = g.release().await {
+            progress.warn(format!(
+                "could not start {names} again: {e}; start them by hand"
+            ));
         }
     }
 }

@@ -182,12 +182,23 @@ impl S3Client {
     ) -> Result<Vec<ObjectInfo>, S3Error> {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let page = self
                 .list_objects_page(bucket, prefix, token.as_deref(), None, cancel)
                 .await?;
             all.extend(page.objects);
             match page.next {
+                // A server that hands out a token twice would keep us listing forever.
+                Some(t) if !seen.insert(t.clone()) => {
+                    return Err(S3Error::new(
+                        "ListObjectsV2",
+                        Some(bucket),
+                        None,
+                        S3ErrorKind::BadResponse,
+                        "the listing repeats a continuation token",
+                    ))
+                }
                 Some(t) => token = Some(t),
                 None => return Ok(all),
             }

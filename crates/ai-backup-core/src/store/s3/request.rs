@@ -222,7 +222,7 @@ impl S3Client {
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Err(S3Error::cancelled(r.op, r.bucket, r.key)),
-                _ = tokio::time::sleep(Duration::from_millis(250 << attempt)) => {}
+                _ = tokio::time::sleep(retry_delay(attempt)) => {}
             }
         }
     }
@@ -390,5 +390,22 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+}
+
+/// Wait before retry `attempt` (from 0): 250 ms doubling, at most 8 s, whatever the count.
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(250u64 << attempt.min(5))
+}
+
+#[cfg(test)]
+mod retry_tests {
+    #[test]
+    fn the_retry_delay_doubles_up_to_a_cap_and_never_overflows() {
+        let ms = |a| super::retry_delay(a).as_millis();
+        assert_eq!([ms(0), ms(1), ms(2), ms(5)], [250, 500, 1000, 8000]);
+        assert_eq!(ms(6), 8000);
+        assert_eq!(ms(64), 8000);
+        assert_eq!(ms(u32::MAX), 8000);
     }
 }
