@@ -4,7 +4,7 @@
 // outcome. Framework-free and without shadow DOM (the page's style.css applies); it talks only
 // to the transport it is given (http.js or electron.js), so both front ends share it.
 import { t, label, relabel, onLangChange, formatBytes, formatElapsed, formatDate } from './i18n.js';
-import { h, showError, errorText } from './dom.js';
+import { h, showError } from './dom.js';
 import { BackupFlow } from './backup-flow.js';
 import { RestoreFlow } from './restore-flow.js';
 
@@ -81,7 +81,9 @@ class ModuleCard extends HTMLElement {
     this._error = h('p', { class: 'ab-error', role: 'alert', hidden: true });
     this._btnBackup = h('button', { type: 'button', class: 'ab-primary', i18n: 'btn.backup', onclick: () => this._startBackup() });
     this._btnRestore = h('button', { type: 'button', i18n: 'btn.restore', onclick: () => this._startRestore() });
-    this._jobBox = h('section', { class: 'ab-job', 'aria-live': 'polite', 'aria-label': id, hidden: true });
+    this._jobBox = h('section', { class: 'ab-job', 'aria-label': id, hidden: true });
+    // Announces a job's start and end once (the progress itself changes too often to be read).
+    this._live = h('p', { class: 'ab-sr', role: 'status' });
     this._backup = new BackupFlow(this);
     this._restore = new RestoreFlow(this);
     const card = h('article', { class: 'ab-card', 'aria-labelledby': titleId },
@@ -90,7 +92,7 @@ class ModuleCard extends HTMLElement {
         this._badge),
       this._facts, this._problem,
       h('div', { class: 'ab-actions' }, this._btnBackup, this._btnRestore),
-      this._error, this._jobBox, this._backup.dialog, this._restore.dialog);
+      this._error, this._jobBox, this._live, this._backup.dialog, this._restore.dialog);
     this.replaceChildren(card);
     this._renderInfo();
     this._renderJob();
@@ -104,7 +106,7 @@ class ModuleCard extends HTMLElement {
 
   get busy() { return this._job?.state === 'running'; }
 
-  showError(e) { showError(this._error, e ? errorText(e) : ''); }
+  showError(e) { showError(this._error, e); }
 
   _startBackup() {
     this.showError(null);
@@ -134,6 +136,7 @@ class ModuleCard extends HTMLElement {
       const badge = !cts.length || run === 0 ? 'stopped' : run === cts.length ? 'running' : 'partial';
       label(this._badge, `badge.${badge}`);
       this._badge.className = `ab-badge ab-badge-${badge}`;
+      this._badge.hidden = false;
       add('card.containers', cts.length ? h('ul', { class: 'ab-list' }, cts.map((c) => {
         const st = !c.exists ? 'missing' : c.paused ? 'paused' : c.running ? 'running' : 'stopped';
         return h('li', {}, h('span', { class: `ab-dot ab-dot-${st}`, 'aria-hidden': 'true' }), `${c.name}: `,
@@ -160,8 +163,7 @@ class ModuleCard extends HTMLElement {
         : h('span', { class: 'ab-muted', i18n: 'card.noBackup' }));
       showError(this._problem, m.problem || '');
     } else {
-      this._badge.textContent = '';
-      this._badge.className = 'ab-badge';
+      this._badge.hidden = true;
     }
     this._facts.replaceChildren(...rows);
     this._btnBackup.disabled = this.busy;
@@ -176,6 +178,9 @@ class ModuleCard extends HTMLElement {
     this._btnBackup.disabled = this.busy;
     this._btnRestore.disabled = this.busy;
     this._renderJob();
+    if (job && prev !== job.state) {
+      this._live.textContent = `${this.moduleId}: ${this._jobBox.querySelector('h3')?.textContent || ''}`;
+    }
     if (job && job.state !== 'running' && prev === 'running') {
       this.dispatchEvent(new CustomEvent('ab-job-ended', { bubbles: true, detail: { job } }));
     }
@@ -236,9 +241,7 @@ class ModuleCard extends HTMLElement {
           kids.push(h('p', { class: 'ab-result-path' }, h('span', { i18n: 'res.path' }), ': ', h('code', {}, r.path)));
           if (url) kids.push(h('p', {}, h('a', { href: url, download: r.path.split(/[\\/]/).pop(), class: 'ab-download', i18n: 'res.download' })));
         }
-      } else if (j.state === 'cancelled') {
-        kids.push(h('p', { i18n: 'res.cancelledText' }));
-      } else {
+      } else if (j.state !== 'cancelled') {
         kids.push(h('p', { class: 'ab-error ab-result-error', role: 'alert' }, r.error || ''));
       }
       if (j.messages?.length) {

@@ -3,8 +3,8 @@
 // GET /api/state. Exists to put the cards on a page and keep their state fresh; everything a
 // person does with a module lives in the card.
 import './ab-module-card.js';
-import { t, label, relabel, getLang, setLang, onLangChange } from './i18n.js';
-import { h, showError, errorText, newId } from './dom.js';
+import { t, relabel, getLang, setLang, onLangChange } from './i18n.js';
+import { h, showError, newId } from './dom.js';
 import { createHttpTransport } from './http.js';
 import { createElectronTransport } from './electron.js';
 
@@ -24,7 +24,7 @@ const folderInput = h('input', { id: folderInputId, type: 'text', class: 'ab-pat
 const folderChange = h('button', { type: 'button', i18n: 'folder.change', onclick: () => editFolder(true) });
 const folderSave = h('button', { type: 'button', class: 'ab-primary', i18n: 'folder.save', hidden: true, onclick: () => saveFolder() });
 const folderCancel = h('button', { type: 'button', i18n: 'folder.cancel', hidden: true, onclick: () => editFolder(false) });
-const folderMsg = h('p', { class: 'ab-muted', role: 'status' });
+const folderMsg = h('p', { class: 'ab-muted', role: 'status', i18n: 'folder.saved', hidden: true });
 const folderErr = h('p', { class: 'ab-error', role: 'alert', hidden: true });
 folderInput.addEventListener('keydown', (e) => {
   if (e.key === 'Enter') { e.preventDefault(); saveFolder(); }
@@ -42,7 +42,7 @@ function editFolder(on) {
   folderSave.hidden = !on;
   folderCancel.hidden = !on;
   showError(folderErr, '');
-  folderMsg.textContent = '';
+  folderMsg.hidden = true;
   if (on) {
     folderInput.value = folderPath.textContent;
     folderInput.focus();
@@ -60,10 +60,10 @@ async function saveFolder() {
     const res = await transport.setBackupDir(dir);
     folderPath.textContent = res?.backupDir || dir;
     editFolder(false);
-    label(folderMsg, 'folder.saved');
+    folderMsg.hidden = false;
     await refresh();
   } catch (e) {
-    showError(folderErr, errorText(e));
+    showError(folderErr, e);
   } finally {
     folderSave.disabled = false;
   }
@@ -76,7 +76,8 @@ async function refresh() {
     state = await transport.state();
   } catch (e) {
     stateMsg.hidden = true;
-    showError(stateErr, `${t('state.failed')}${errorText(e)}`);
+    showError(stateErr, e);
+    stateErr.prepend(h('span', { i18n: 'state.failed' }));
     return;
   }
   stateMsg.hidden = true;

@@ -2,7 +2,7 @@
 // expected time and space and the warning that the archive holds secrets, then where to save
 // it (the backup folder's default name, editable), then the job starts and the card shows its
 // progress. Cancelling the dialog does nothing. Part of the card, split off to keep it short.
-import { h, dialogShell, button, showError, errorText, newId } from './dom.js';
+import { h, dialogShell, button, showError, newId } from './dom.js';
 
 export class BackupFlow {
   constructor(card) {
@@ -48,7 +48,7 @@ export class BackupFlow {
       this.btnNext.disabled = false;
       this.btnNext.focus();
     } catch (e) {
-      if (seq === this._seq) showError(this.error, errorText(e));
+      if (seq === this._seq) showError(this.error, e);
     } finally {
       if (seq === this._seq) this.loading.hidden = true;
     }
@@ -88,7 +88,7 @@ export class BackupFlow {
       this.card.job = job;
       this.dialog.close();
     } catch (e) {
-      showError(this.error, errorText(e));
+      showError(this.error, e);
       this.btnStart.disabled = false;
     }
   }

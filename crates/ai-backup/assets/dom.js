@@ -1,7 +1,7 @@
 // Small DOM helpers shared by the card and its dialogs: building elements in one expression,
 // the shell of an accessible modal dialog, and showing or hiding an error line. Exists so the
 // component files stay short and free of a framework.
-import { label, t } from './i18n.js';
+import { label } from './i18n.js';
 
 let uid = 0;
 /** A new id unique on the page, for aria-labelledby and label[for]. */
@@ -28,10 +28,22 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** Shows `text` in `el` (an error line), or hides it when empty. */
-export function showError(el, text) {
-  el.textContent = text || '';
-  el.hidden = !text;
+/**
+ * Shows an error in `el` (an error line), or hides it when there is none: a text, or an error
+ * of the transport in plain words (a 409 said as such, in labels that follow the language).
+ */
+export function showError(el, e) {
+  const nodes = errorNodes(e);
+  el.replaceChildren(...nodes);
+  el.hidden = !nodes.length;
+}
+
+/** The nodes saying error `e` (a string, or an error of the transport). */
+export function errorNodes(e) {
+  if (!e) return [];
+  if (typeof e === 'string') return [e];
+  if (e.status === 409) return [h('span', { i18n: 'err.busy' }), e.message ? ` (${e.message})` : ''].filter(Boolean);
+  return e.message ? [e.message] : [h('span', { i18n: 'err.network' })];
 }
 
 /**
@@ -54,9 +66,3 @@ export function button(key, onclick, cls) {
   return h('button', { type: 'button', class: cls, i18n: key, onclick });
 }
 
-/** An error of the transport in plain words for a person (a 409 said as such). */
-export function errorText(e) {
-  if (!e) return '';
-  if (e.status === 409) return `${t('err.busy')}${e.message ? ` (${e.message})` : ''}`;
-  return e.message || t('err.network');
-}

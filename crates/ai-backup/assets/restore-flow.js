@@ -3,8 +3,8 @@
 // the library's words), offer to restore a differing secret, then a confirmation listing what
 // will be overwritten and stopped, enabled only once the module id is typed. The job then runs
 // on the card. Part of the card, split off to keep it short.
-import { t, formatBytes, formatDate } from './i18n.js';
-import { h, dialogShell, button, showError, errorText, newId } from './dom.js';
+import { t, label, formatBytes, formatDate } from './i18n.js';
+import { h, dialogShell, button, showError, newId } from './dom.js';
 
 export class RestoreFlow {
   constructor(card) {
@@ -69,18 +69,18 @@ export class RestoreFlow {
     this._reset();
     this.dialog.showModal();
     const seq = this._seq;
-    this.listMsg.textContent = t('rs.loading');
+    label(this.listMsg, 'rs.loading');
     try {
       const archives = await this.tr.archives();
       if (seq !== this._seq) return;
       this._renderList(archives || []);
     } catch (e) {
-      if (seq === this._seq) showError(this.error, errorText(e));
+      if (seq === this._seq) showError(this.error, e);
     }
   }
 
   _renderList(archives) {
-    this.listMsg.textContent = archives.length ? '' : t('rs.none');
+    label(this.listMsg, 'rs.none');
     this.listMsg.hidden = !!archives.length;
     if (!archives.length) return this.list.replaceChildren();
     const th = (k) => h('th', { scope: 'col', i18n: k });
@@ -164,18 +164,18 @@ export class RestoreFlow {
       const file = this.sel.file;
       if (!this.upload || this.upload.file !== file) {
         this.fileMsg.hidden = false;
-        this.fileMsg.textContent = t('rs.uploading');
+        label(this.fileMsg, 'rs.uploading');
         try {
           const up = await this.tr.upload(file);
           if (seq !== this._seq) return this.tr.discardUpload?.(up.upload);
           if (this.upload) this.tr.discardUpload?.(this.upload.id);
           this.upload = { file, id: up.upload };
-          this.fileMsg.textContent = t('rs.uploaded', { name: up.fileName || file.name });
+          label(this.fileMsg, 'rs.uploaded', { name: up.fileName || file.name });
         } catch (e) {
           if (seq !== this._seq) return;
           this.fileMsg.hidden = true;
           this.btnVerify.disabled = false;
-          return showError(this.error, errorText(e));
+          return showError(this.error, e);
         }
       }
       archive = { upload: this.upload.id };
@@ -202,7 +202,8 @@ export class RestoreFlow {
       this.btnNext.focus();
     } catch (e) {
       if (seq !== this._seq) return;
-      this.refusedText.textContent = errorText(e);
+      showError(this.refusedText, e);
+      this.refusedText.hidden = false;
       this.refusedBox.hidden = false;
       this.btnNext.hidden = true;
       this.btnBack.focus();
@@ -240,7 +241,7 @@ export class RestoreFlow {
       if (seq !== this._seq) return;
       this.overwrites.replaceChildren(...(plan.overwrites || []).map((l) => h('li', {}, l)));
     } catch (e) {
-      if (seq === this._seq) showError(this.error, errorText(e));
+      if (seq === this._seq) showError(this.error, e);
     }
   }
 
@@ -255,7 +256,7 @@ export class RestoreFlow {
       this.card.job = job;
       this.dialog.close();
     } catch (e) {
-      showError(this.error, errorText(e));
+      showError(this.error, e);
       this.btnStart.disabled = false;
     }
   }

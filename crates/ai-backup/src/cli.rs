@@ -49,6 +49,10 @@ pub enum Command {
         #[arg(long)]
         restore_secrets: bool,
     },
+    /// Bring a module whose restore was interrupted (the process died) to one consistent end:
+    /// its previous data, or the restored data once the swap was done. Every module when none
+    /// is named.
+    Recover { module: Option<String> },
     /// Check an archive whole: format, every entry's checksum.
     Verify { archive: PathBuf },
     /// Show what an archive holds.

@@ -204,6 +204,33 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                 }
             }
         }
+        Command::Recover { module } => {
+            let all: Vec<String> = match module {
+                Some(m) => vec![m.clone()],
+                None => config.modules.keys().cloned().collect(),
+            };
+            let mut said = Vec::new();
+            let mut result = Ok(());
+            for m in &all {
+                match engine::recover(config, m, progress, cancel).await {
+                    Ok(Some(text)) => said.push(text),
+                    Ok(None) => said.push(format!("{m}: no interrupted restore to recover")),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            result.map(|()| {
+                if cli.json {
+                    Output::json_line(&json!({"event": "recovered", "text": said}));
+                }
+                Done::Ok {
+                    path: None,
+                    text: said.join("\n"),
+                }
+            })
+        }
         Command::Verify { archive } => archive::verify(archive, progress, cancel).await.map(|v| {
             if cli.json {
                 Output::json_line(&json!({

@@ -52,6 +52,7 @@ pub async fn backup(
 ) -> Result<BackupOutcome> {
     let (module, server) = config.module(&req.module)?;
     let _lock = crate::lock::acquire(&crate::lock::default_dir(), &req.module, "backup")?;
+    super::state::refuse_if_interrupted(&super::state::default_dir(), &req.module)?;
     let docker = super::docker_for(&config.docker, module, server, progress).await?;
     let db_store = store::open(server, docker.as_ref()).await?;
     let db = &module.database;

@@ -193,3 +193,45 @@ pub async fn release(es: &EsClient, held: &Held, cancel: &Cancel) -> Result<()> 
     }
     Ok(())
 }
+
+/// Recovery: put the held indices back, as `put_back` does, in a way that can be run again
+/// after a death midway: an index is taken from its hold only while the hold exists, and an
+/// index restored from the archive is deleted only when it is not one of the held names.
+pub async fn put_back_again(
+    es: &EsClient,
+    held: &Held,
+    restored: &[String],
+    cancel: &Cancel,
+) -> Result<()> {
+    for i in restored {
+        if !held.indices.iter().any(|(live, _, _)| live == i) {
+            es.delete_index(i, cancel).await?;
+        }
+    }
+    for (live, hold, aliases) in &held.indices {
+        if exists(es, hold, cancel).await? {
+            es.delete_index(live, cancel).await?;
+            es.clone_index(hold, live, aliases, cancel).await?;
+            es.delete_index(hold, cancel).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Recovery: delete the clones a hold that died midway made of `targets` (the live indices
+/// were not touched yet; a restore never starts over existing clones).
+pub async fn drop_clones(es: &EsClient, targets: &[String], cancel: &Cancel) -> Result<()> {
+    for t in targets {
+        es.delete_index(&format!("{t}{HOLD_SUFFIX}"), cancel)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn exists(es: &EsClient, name: &str, cancel: &Cancel) -> Result<bool> {
+    Ok(es
+        .resolve(&[name.to_string()], cancel)
+        .await?
+        .iter()
+        .any(|n| n == name))
+}

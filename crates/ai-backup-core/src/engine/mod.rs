@@ -7,15 +7,18 @@ mod indices;
 mod objects;
 mod overview;
 mod plan;
+mod recover;
 mod restore;
 pub mod scope;
 pub mod secret_check;
+pub mod state;
 mod status;
 mod stores;
 
 pub use backup::{backup, BackupOutcome, BackupRequest};
 pub use overview::{overview, IndexSize, ModuleOverview, ObjectsSize};
 pub use plan::{plan, Plan};
+pub use recover::recover;
 pub use restore::{restore, RestoreOutcome, RestoreRequest};
 pub use status::{modules_status, ModuleStatus};
 

@@ -459,3 +459,78 @@ pub async fn release(s3: &S3Client, held: &Held, module: &str, cancel: &Cancel) 
         .await
         .map_err(s3err(module))
 }
+
+/// Recovery after a death: the held copies under `<module>/` of the hold bucket, as
+/// (bucket, key, hold key). The hold is the record of what was live.
+async fn held_copies(
+    s3: &S3Client,
+    module: &str,
+    cancel: &Cancel,
+) -> Result<Vec<(String, String, String)>> {
+    if !s3
+        .bucket_exists(HOLD_BUCKET, cancel)
+        .await
+        .map_err(s3err(module))?
+    {
+        return Ok(Vec::new());
+    }
+    let list = s3
+        .list_objects(HOLD_BUCKET, &format!("{module}/"), cancel)
+        .await
+        .map_err(s3err(module))?;
+    Ok(list
+        .into_iter()
+        .filter_map(|o| {
+            let rest = o.key.strip_prefix(&format!("{module}/"))?.to_string();
+            let (bucket, key) = rest.split_once('/')?;
+            Some((bucket.to_string(), key.to_string(), o.key.clone()))
+        })
+        .collect())
+}
+
+/// Recovery: drop whatever copies a hold that died midway made (the live objects were not
+/// touched yet).
+pub async fn drop_hold(s3: &S3Client, module: &str, cancel: &Cancel) -> Result<usize> {
+    let keys: Vec<String> = held_copies(s3, module, cancel)
+        .await?
+        .into_iter()
+        .map(|c| c.2)
+        .collect();
+    s3.delete_objects(HOLD_BUCKET, &keys, cancel)
+        .await
+        .map_err(s3err(module))?;
+    Ok(keys.len())
+}
+
+/// Recovery: put the held objects back in place of whatever is in scope now, as `put_back`
+/// does, but from the hold bucket's listing. The copies stay (`drop_hold` removes them once
+/// the caller has recorded that this is done), so a recovery killed midway starts over.
+pub async fn put_back_from_hold(
+    s3: &S3Client,
+    scope: &[BucketPrefix],
+    created: &[String],
+    module: &str,
+    cancel: &Cancel,
+) -> Result<usize> {
+    let copies = held_copies(s3, module, cancel).await?;
+    let buckets = bucket_names(s3, module, cancel).await?;
+    let present = present(scope, &buckets);
+    empty_scope(s3, &present, module, cancel).await?;
+    abort_uploads(s3, &present, module, cancel).await?;
+    let held_in: std::collections::BTreeSet<&str> = copies.iter().map(|c| c.0.as_str()).collect();
+    for b in created
+        .iter()
+        .filter(|b| buckets.contains(b) && !held_in.contains(b.as_str()))
+    {
+        s3.delete_bucket(b, cancel).await.map_err(s3err(module))?;
+    }
+    stream::iter(copies.iter().map(Ok::<_, S3Error>))
+        .try_for_each_concurrent(IN_FLIGHT, |(bucket, key, hold)| async move {
+            s3.copy_object(HOLD_BUCKET, hold, bucket, key, None, cancel)
+                .await
+                .map(|_| ())
+        })
+        .await
+        .map_err(s3err(module))?;
+    Ok(copies.len())
+}

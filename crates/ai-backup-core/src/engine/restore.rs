@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::scope;
+use super::state::{self, Durable, RestoreState, Step};
 use super::stores;
 use super::{old_name, staged_name};
 use crate::archive::{self, ArchiveReader, Verified};
@@ -65,6 +66,8 @@ pub async fn restore(
 ) -> Result<RestoreOutcome> {
     let (module, server) = config.module(&req.module)?;
     let _lock = crate::lock::acquire(&crate::lock::default_dir(), &req.module, "restore")?;
+    let state_dir = state::default_dir();
+    state::refuse_if_interrupted(&state_dir, &req.module)?;
     let verified = archive::verify(&req.archive, progress, cancel).await?;
     let meta = &verified.metadata;
     let refused = |reason: String| Error::ArchiveRefused {
@@ -126,6 +129,29 @@ pub async fn restore(
         }
         _ => false,
     };
+
+    // From here on, a process that dies leaves its state for `ai-backup recover`.
+    let mut durable = Durable {
+        st: RestoreState {
+            module: req.module.clone(),
+            archive: req.archive.clone(),
+            pid: std::process::id(),
+            started_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            step: Step::Staging,
+            apps_stopped: running_apps(docker.as_ref(), &module.apps).await,
+            database: db.to_string(),
+            staged: staged.clone(),
+            old: old.clone(),
+            index_targets: Vec::new(),
+            indices: None,
+            objects: None,
+            restore_secrets: req.restore_secrets,
+            swap: None,
+            objects_put_back: false,
+        },
+        dir: &state_dir,
+    };
+    durable.at(Step::Staging)?;
 
     progress.phase("stop-apps", None);
     let guard = match &docker {
@@ -191,6 +217,7 @@ pub async fn restore(
             &live_scope,
             &verified,
             &req.archive,
+            &mut durable,
             progress,
             cancel,
         )
@@ -213,7 +240,11 @@ pub async fn restore(
     progress.phase("swap", None);
     log("swap", &format!("{db} -> {old}, {staged} -> {db}"));
     let props = props_of(&verified);
-    let swapped = match db_store.swap(db, &staged, &old, &props, &calm).await {
+    let swap = match durable.at(Step::Swapping) {
+        Ok(()) => db_store.swap(db, &staged, &old, &props, &calm).await,
+        Err(e) => Err(e),
+    };
+    let swapped = match swap {
         Ok(s) => s,
         Err(e) => {
             let _ = db_store.drop_db(&staged, &calm).await;
@@ -227,9 +258,17 @@ pub async fn restore(
             return Err(e);
         }
     };
+    durable.st.swap = Some(swapped.clone());
+    if let Err(e) = durable.at(Step::Swapped) {
+        progress.warn(format!("{e}; the restore goes on without it"));
+    }
     let method = format!(
         "loaded into new database {staged}, checked against the archive, then swapped in place of {db}; the previous {db} was kept as {old} until the end"
     );
+    let stopped = guard
+        .as_ref()
+        .map(|g| g.names().to_vec())
+        .unwrap_or_default();
 
     let finish = finish(
         docker.as_ref(),
@@ -283,7 +322,7 @@ pub async fn restore(
             let undo = rollback(
                 &*db_store,
                 docker.as_ref(),
-                module,
+                &stopped,
                 db,
                 &staged,
                 &old,
@@ -314,6 +353,19 @@ pub async fn restore(
             }
         }
     }
+}
+
+/// The apps of `names` running now: those a restore stops, and the only ones it starts again.
+pub(super) async fn running_apps(docker: Option<&DockerClient>, names: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(d) = docker {
+        for n in names {
+            if d.state(n).await.is_ok_and(|s| s.running) {
+                out.push(n.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Start the stopped apps again on a failure path. A failure to start them is reported beside
@@ -537,7 +589,7 @@ async fn finish(
 async fn rollback(
     db_store: &dyn DatabaseStore,
     docker: Option<&DockerClient>,
-    module: &ModuleConfig,
+    stopped: &[String],
     db: &str,
     staged: &str,
     old: &str,
@@ -566,7 +618,7 @@ async fn rollback(
         }
     }
     if let Some(d) = docker {
-        for name in &module.apps {
+        for name in stopped {
             if let Err(e) = d.start(name).await {
                 first_err.get_or_insert(e);
             }

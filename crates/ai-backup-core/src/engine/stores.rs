@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::scope::{Clients, Scope};
+use super::state::{self, Durable, HeldIndices, Step};
 use super::{indices, objects};
 use crate::archive::Verified;
 use crate::config::BucketPrefix;
@@ -124,13 +125,14 @@ pub async fn replace(
     live: &Scope,
     verified: &Verified,
     path: &Path,
+    state: &mut Durable<'_>,
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<Replaced> {
     let module = verified.metadata.module_id.as_str();
     let mut done = Replaced::default();
     let r = replace_into(
-        &mut done, clients, live, verified, path, module, progress, cancel,
+        &mut done, clients, live, verified, path, module, state, progress, cancel,
     )
     .await;
     match r {
@@ -155,6 +157,7 @@ async fn replace_into(
     verified: &Verified,
     path: &Path,
     module: &str,
+    state: &mut Durable<'_>,
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<()> {
@@ -166,7 +169,14 @@ async fn replace_into(
                 targets.push(i);
             }
         }
+        state.st.index_targets = targets.clone();
+        state.at(Step::IndicesHolding)?;
         let held = indices::hold(es, &targets, progress, cancel).await?;
+        state.st.indices = Some(HeldIndices {
+            held: held.indices.clone(),
+            restored: archived.clone(),
+        });
+        state.at(Step::IndicesReplacing)?;
         done.indices = Some((held, archived));
         indices::load(es, path, verified, &targets, progress, cancel).await?;
     }
@@ -180,7 +190,13 @@ async fn replace_into(
             .filter(|b| !buckets.contains(b))
             .collect();
         let current = objects::list_scope(s3, &existing, module, cancel).await?;
+        state.st.objects = Some(state::HeldObjects {
+            scope: scope.clone(),
+            created: created.clone(),
+        });
+        state.at(Step::ObjectsHolding)?;
         let held = objects::hold(s3, current, module, progress, cancel).await?;
+        state.at(Step::ObjectsReplacing)?;
         // With the apps stopped, what was listed and held is what is in scope: delete it.
         let held = &done
             .objects

@@ -32,8 +32,8 @@ pub struct DbProps {
     pub owner: Option<String>,
 }
 
-/// What `swap` did, handed back to `unswap` to undo it.
-#[derive(Debug, Clone, Default)]
+/// What `swap` did, handed back to `unswap` to undo it (also kept in a restore's state file).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Swapped {
     /// Definitions of the live database's views, triggers, routines and events (MySQL), kept
     /// to put them back.
