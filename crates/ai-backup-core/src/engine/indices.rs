@@ -169,24 +169,6 @@ pub async fn load(
     Ok(())
 }
 
-/// Put the held indices back in place of whatever the module has now.
-pub async fn put_back(
-    es: &EsClient,
-    held: &Held,
-    restored: &[String],
-    cancel: &Cancel,
-) -> Result<()> {
-    for i in restored {
-        es.delete_index(i, cancel).await?;
-    }
-    for (live, hold, aliases) in &held.indices {
-        es.delete_index(live, cancel).await?;
-        es.clone_index(hold, live, aliases, cancel).await?;
-        es.delete_index(hold, cancel).await?;
-    }
-    Ok(())
-}
-
 pub async fn release(es: &EsClient, held: &Held, cancel: &Cancel) -> Result<()> {
     for (_, hold, _) in &held.indices {
         es.delete_index(hold, cancel).await?;
@@ -194,10 +176,11 @@ pub async fn release(es: &EsClient, held: &Held, cancel: &Cancel) -> Result<()> 
     Ok(())
 }
 
-/// Recovery: put the held indices back, as `put_back` does, in a way that can be run again
-/// after a death midway: an index is taken from its hold only while the hold exists, and an
-/// index restored from the archive is deleted only when it is not one of the held names.
-pub async fn put_back_again(
+/// Put the held indices back in place of whatever the module has now, in a way that can be
+/// run again after a death midway (recovery): an index is taken from its hold only while the
+/// hold exists, and an index restored from the archive is deleted only when it is not one of
+/// the held names (those are replaced from their holds).
+pub async fn put_back(
     es: &EsClient,
     held: &Held,
     restored: &[String],

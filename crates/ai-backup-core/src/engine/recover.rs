@@ -106,7 +106,7 @@ async fn undo(
                 let held = indices::Held {
                     indices: h.held.clone(),
                 };
-                indices::put_back_again(es, &held, &h.restored, c).await?;
+                indices::put_back(es, &held, &h.restored, c).await?;
                 progress.info(format!("put back the previous indices: {}", names(&h.held)));
             }
             (None, Step::IndicesHolding) => indices::drop_clones(es, &st.index_targets, c).await?,
