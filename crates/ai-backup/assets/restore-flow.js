@@ -106,6 +106,10 @@ export class RestoreFlow {
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, h('span', { class: 'ab-sr' }, '✓')),
         th('rs.col.file'), th('rs.col.module'), th('rs.col.date'), th('rs.col.contents'), th('rs.col.size'))),
       h('tbody', {}, rows)));
+    // Keyboard users start in the list (the dialog first focused the upload field).
+    if (!this.sel && this.dialog.contains(document.activeElement)) {
+      this.list.querySelector('input[type=radio]:not(:disabled)')?.focus();
+    }
   }
 
   _select(sel) {

@@ -145,7 +145,7 @@ async fn finish(
         if let Some(d) = docker {
             let v = archive::verify(&st.archive, progress, c).await?;
             for check in secret_check::compare(Some(d), module, &v, progress).await? {
-                if check.can_restore() {
+                if check.can_restore {
                     let spec = module
                         .secrets
                         .iter()

@@ -395,7 +395,7 @@ async fn plan_secrets<'a>(
         if !check.differs {
             continue;
         }
-        if !req.restore_secrets || !check.can_restore() {
+        if !req.restore_secrets || !check.can_restore {
             return Err(Error::Secret {
                 module: req.module.clone(),
                 message: format!("{}. Nothing was changed", check.text),

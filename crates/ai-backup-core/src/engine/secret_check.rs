@@ -22,17 +22,12 @@ pub struct SecretCheck {
     pub target_missing: bool,
     /// Set when the target's comes from its environment (`env:VAR`), which cannot be changed.
     pub from_env: Option<String>,
+    /// A restore may put the archived secret in place (it differs, and lives in a file).
+    pub can_restore: bool,
     /// What a restore without the archived secret would mean, for people.
     pub text: String,
     #[serde(skip)]
     pub(crate) archived: Option<String>,
-}
-
-impl SecretCheck {
-    /// A restore may put the archived secret in place (it is in a file, not the environment).
-    pub fn can_restore(&self) -> bool {
-        self.differs && self.from_env.is_none()
-    }
 }
 
 /// Compare every configured secret of `module` with the archive's. Without Docker nothing can
@@ -66,6 +61,7 @@ pub async fn compare(
             differs,
             target_missing: target.is_none(),
             text: explain(spec, differs, target.is_none(), from_env.as_deref()),
+            can_restore: differs && from_env.is_none(),
             from_env,
             archived: Some(archived),
         });

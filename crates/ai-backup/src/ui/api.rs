@@ -140,11 +140,17 @@ pub enum ArchiveRef {
 
 impl ArchiveRef {
     fn resolve(&self, st: &AppState) -> Result<PathBuf, ApiError> {
+        self.named(st).map(|(p, _)| p)
+    }
+
+    /// The file, and how to name it to the user (an upload by its own name, not where the
+    /// server keeps it).
+    fn named(&self, st: &AppState) -> Result<(PathBuf, String), ApiError> {
         match self {
-            ArchiveRef::Path(p) => Ok(p.clone()),
+            ArchiveRef::Path(p) => Ok((p.clone(), p.display().to_string())),
             ArchiveRef::Upload(id) => st
                 .uploads
-                .path(id)
+                .get(id)
                 .ok_or_else(|| bad("that upload is gone; upload the archive again")),
         }
     }
@@ -157,14 +163,17 @@ pub struct VerifyBody {
 }
 
 pub async fn verify(State(st): State<AppState>, Json(b): Json<VerifyBody>) -> ApiResult {
-    let path = b.archive.resolve(&st)?;
-    match st.board.verify(&b.module, path).await {
+    let (path, name) = b.archive.named(&st)?;
+    match st.board.verify(&b.module, path.clone()).await {
         Ok(report) => {
             let mut v = serde_json::to_value(report).unwrap_or_default();
             v["ok"] = json!(true);
             ok(v)
         }
-        Err(e) => ok(json!({ "ok": false, "error": e.to_string() })),
+        Err(e) => {
+            let said = e.to_string().replace(&path.display().to_string(), &name);
+            ok(json!({ "ok": false, "error": said }))
+        }
     }
 }
 
@@ -294,7 +303,8 @@ pub async fn events(
             }
         }
     });
-    let all =
-        futures_util::stream::once(async move { Ok::<_, Infallible>(snapshot) }).chain(changes);
+    let all = futures_util::stream::once(async move { Ok::<_, Infallible>(snapshot) })
+        .chain(changes)
+        .take_until(st.shutdown.clone().cancelled_owned());
     Sse::new(all).keep_alive(KeepAlive::default())
 }

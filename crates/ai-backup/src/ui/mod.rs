@@ -25,6 +25,9 @@ pub struct AppState {
     pub port: u16,
     pub backup_dir: Arc<RwLock<PathBuf>>,
     pub uploads: Arc<uploads::Uploads>,
+    /// Fired when the server stops: the event streams end so the shutdown does not wait on
+    /// open tabs.
+    pub shutdown: Cancel,
 }
 
 impl AppState {
@@ -39,6 +42,7 @@ impl AppState {
             port,
             backup_dir: Arc::new(RwLock::new(backup_dir)),
             uploads: Arc::new(uploads),
+            shutdown: Cancel::new(),
         })
     }
 }
@@ -92,7 +96,8 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| Error::io("cannot read the bound port", e))?
         .port();
-    let state = AppState::new(board.clone(), port, opts.backup_dir)?;
+    let mut state = AppState::new(board.clone(), port, opts.backup_dir)?;
+    state.shutdown = cancel.clone();
     let url = format!("http://127.0.0.1:{port}/?token={}", state.token);
     announce(&url);
     if opts.open {

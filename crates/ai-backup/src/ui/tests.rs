@@ -255,7 +255,8 @@ async fn an_upload_is_a_private_file_until_it_is_removed() {
     let v = json(&body);
     assert_eq!(v["bytes"], data.len());
     let id = v["upload"].as_str().unwrap().to_string();
-    let path = st.uploads.path(&id).unwrap();
+    let (path, name) = st.uploads.get(&id).unwrap();
+    assert_eq!(name, "n8n-backup-20261127-150000.tar.gz");
     assert_eq!(std::fs::read(&path).unwrap(), data);
     #[cfg(unix)]
     {

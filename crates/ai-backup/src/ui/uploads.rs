@@ -14,7 +14,8 @@ use ai_backup_core::Error;
 
 pub struct Uploads {
     dir: PathBuf,
-    files: Mutex<HashMap<String, PathBuf>>,
+    /// id -> (stored file, the name it had on the user's computer)
+    files: Mutex<HashMap<String, (PathBuf, String)>>,
 }
 
 impl Uploads {
@@ -65,18 +66,22 @@ impl Uploads {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(e);
         }
-        self.files.lock().unwrap().insert(id.clone(), path);
+        self.files
+            .lock()
+            .unwrap()
+            .insert(id.clone(), (path, name.to_string()));
         Ok((id, n))
     }
 
-    pub fn path(&self, id: &str) -> Option<PathBuf> {
+    /// The stored file and the name the user gave it.
+    pub fn get(&self, id: &str) -> Option<(PathBuf, String)> {
         self.files.lock().unwrap().get(id).cloned()
     }
 
     /// Remove an upload; false when there was none of that id.
     pub fn remove(&self, id: &str) -> bool {
         match self.files.lock().unwrap().remove(id) {
-            Some(p) => {
+            Some((p, _)) => {
                 let _ = std::fs::remove_file(p);
                 true
             }
