@@ -282,3 +282,44 @@ fn a_second_job_on_a_module_is_refused_while_one_runs_in_another_process() {
     fp::assert_same(&before, &fp::module(m), "data after both");
     db::seed(m);
 }
+
+/// The database container killed while the dump streams into the archive: the backup fails
+/// (exit 1) with a plain error, leaves no file (not even the partial one), and the app it
+/// paused runs again, unpaused.
+#[test]
+fn n8n_db_container_killed_during_backup_leaves_no_archive_and_the_app_running() {
+    let env = common::setup();
+    let m = Module::N8n;
+    db::seed(m);
+    db::add_big_table(m, big_rows(m));
+    let dir = env.subdir("out");
+    let mut child = env.spawn(&["--json", "backup", m.id(), "-o", dir.to_str().unwrap()]);
+    child.wait_phase("dump", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(500));
+    docker::kill(m.engine().container());
+    let out = child.finish(Duration::from_secs(240));
+    out.assert_code(1, "backup while the DB container is killed");
+    let result = out.last_json();
+    assert_eq!(result["success"], false, "{result}");
+    assert!(
+        result["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{result}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "a failed backup left files: {left:?}");
+    assert_eq!(
+        docker::state(m.app()),
+        Some((true, false)),
+        "{} runs again, unpaused",
+        m.app()
+    );
+    docker::start(m.engine().container());
+    assert!(
+        db::wait_ready(m.engine(), Duration::from_secs(120)),
+        "the DB is back"
+    );
+    db::seed(m);
+}

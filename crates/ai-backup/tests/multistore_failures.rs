@@ -466,3 +466,21 @@ fn a_held_index_left_by_an_earlier_restore_is_never_overwritten() {
     assert!(exists, "the held clone {held} was removed");
     assert_as_before(&case, "after the refusal", None);
 }
+
+/// Ctrl-C in each phase before the swap that no other test interrupts: while the archive is
+/// verified, while the live indices are cloned aside, while an index loads. Each ends as
+/// "cancelled" with every store as it was.
+#[test]
+fn cancel_while_verifying_holding_the_indices_or_loading_an_index_leaves_dify_as_it_was() {
+    for phase in ["verify", "indices-hold", "load index"] {
+        let case = prepare(false, None, change_lightly);
+        let mut child = case.env.spawn_restore(M, &case.archive);
+        child.wait_for(phase, Duration::from_secs(240), |v| {
+            v["event"] == "phase" && v["phase"].as_str().is_some_and(|p| p.starts_with(phase))
+        });
+        child.sigint();
+        let out = child.finish(Duration::from_secs(300));
+        assert_cancelled(&out, &format!("restore cancelled during {phase}"));
+        assert_as_before(&case, &format!("after a cancel during {phase}"), None);
+    }
+}
