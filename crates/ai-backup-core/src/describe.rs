@@ -12,7 +12,11 @@ pub fn plan(p: &Plan) -> String {
         p.module,
         p.scope.database,
         p.database_server,
-        if p.database_present { "" } else { " (missing)" }
+        match (p.database_present, p.database_bytes) {
+            (false, _) => " (missing)".to_string(),
+            (true, Some(b)) => format!(", {}", human_bytes(b)),
+            (true, None) => String::new(),
+        }
     );
     for (bucket, prefix, n, bytes) in &p.object_counts {
         s += &format!(
@@ -235,11 +239,14 @@ pub fn estimate(p: &Plan) -> (u64, u64, String) {
     let bytes = p.database_bytes.unwrap_or(0) + objects;
     let secs = (bytes / BYTES_PER_SEC + docs / 20_000).max(1);
     let mut text = format!(
-        "about {} of data (database {}, objects {})",
+        "about {} of data (database {}",
         human_bytes(bytes),
-        human_bytes(p.database_bytes.unwrap_or(0)),
-        human_bytes(objects)
+        human_bytes(p.database_bytes.unwrap_or(0))
     );
+    if !p.object_counts.is_empty() {
+        text += &format!(", objects {}", human_bytes(objects));
+    }
+    text += ")";
     if !p.index_counts.is_empty() {
         text += &format!(" and {docs} index documents");
     }
