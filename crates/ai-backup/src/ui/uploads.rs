@@ -23,6 +23,7 @@ impl Uploads {
     pub fn new() -> std::io::Result<Self> {
         let dir =
             std::env::temp_dir().join(format!("ai-backup-uploads-{}", super::guard::new_token()));
+        #[cfg_attr(not(unix), allow(unused_mut))]
         let mut b = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
