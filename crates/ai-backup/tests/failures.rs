@@ -323,3 +323,36 @@ fn n8n_db_container_killed_during_backup_leaves_no_archive_and_the_app_running()
     );
     db::seed(m);
 }
+
+/// Two restores of one module at once: the second is refused at once (exit 2) and leaves the
+/// first one's staging database alone; the first ends with the archived data.
+#[test]
+fn a_second_restore_of_a_module_is_refused_while_one_runs() {
+    let env = common::setup();
+    let m = Module::N8n;
+    let (archive, archived) = big_archive(&env, m);
+    let first = restore_until_load(&env, m, &archive);
+    let second = env.run(&[
+        "--json",
+        "restore",
+        m.id(),
+        archive.to_str().unwrap(),
+        "--yes",
+    ]);
+    second.assert_code(2, "a second restore while one runs");
+    let said = second.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        said.contains("another backup or restore of n8n is running")
+            && said.contains("restore by process"),
+        "{said}"
+    );
+    let out = first.finish(Duration::from_secs(300));
+    out.assert_code(0, "the first restore");
+    fp::assert_same(&archived, &fp::module(m), "n8n after the first restore");
+    assert_eq!(db::leftovers(), vec![], "databases left behind");
+    docker::assert_apps_running();
+    db::seed(m);
+}
