@@ -328,6 +328,11 @@ impl AppsHeld {
     }
 
     /// Start (or unpause) every held container. Tries all of them; reports the first failure.
+    /// Leave the held containers as they are now (stopped): the caller starts them itself.
+    pub fn keep_stopped(mut self) {
+        self.released = true;
+    }
+
     pub async fn release(mut self) -> Result<Vec<String>> {
         self.released = true;
         release_all(&self.docker, &self.held, self.how).await

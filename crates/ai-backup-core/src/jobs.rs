@@ -212,7 +212,7 @@ impl JobBoard {
     /// `ArchiveRefused` (corrupt, truncated, foreign, newer, another module's); Docker errors.
     pub async fn verify(&self, module: &str, archive: PathBuf) -> Result<VerifyReport> {
         self.config.module(module)?;
-        let (progress, cancel, key) = self.register(module, JobKind::Verify);
+        let (progress, cancel, key) = self.register(module, JobKind::Verify)?;
         let r = self
             .verify_inner(module, &archive, &progress, &cancel)
             .await;
@@ -283,22 +283,10 @@ impl JobBoard {
         Fut: std::future::Future<Output = JobResult> + Send,
     {
         self.config.module(module)?;
-        let running = {
-            let st = self.state.lock().unwrap();
-            st.jobs
-                .get(&(module.to_string(), false))
-                .is_some_and(|e| e.job.state == JobState::Running)
-        };
-        if running {
-            return Err(Error::Busy {
-                module: module.to_string(),
-                holder: " (started from this page)".into(),
-            });
-        }
         // Another process (the CLI, the desktop app) may hold the module: refuse now rather
         // than accept a job that fails at once. The job takes the lock itself.
         drop(lock::acquire(&lock::default_dir(), module, "check")?);
-        let (progress, cancel, key) = self.register(module, kind);
+        let (progress, cancel, key) = self.register(module, kind)?;
         let board = self.clone();
         let job = self.job(&key);
         tokio::spawn(async move {
@@ -308,11 +296,23 @@ impl JobBoard {
         Ok(job)
     }
 
-    fn register(&self, module: &str, kind: JobKind) -> (Progress, Cancel, (String, bool)) {
+    /// A new running job of `module`, unless one of that key runs (checked and entered under
+    /// one lock, so two requests at the same moment cannot both start).
+    fn register(&self, module: &str, kind: JobKind) -> Result<(Progress, Cancel, (String, bool))> {
         let key = (module.to_string(), kind == JobKind::Verify);
         let cancel = Cancel::new();
         let now = Instant::now();
         let mut st = self.state.lock().unwrap();
+        if st
+            .jobs
+            .get(&key)
+            .is_some_and(|e| e.job.state == JobState::Running)
+        {
+            return Err(Error::Busy {
+                module: module.to_string(),
+                holder: " (started from this page)".into(),
+            });
+        }
         st.next_id += 1;
         let job = Job {
             id: format!("j-{}", st.next_id),
@@ -343,7 +343,7 @@ impl JobBoard {
             board: self.clone(),
             key: key.clone(),
         };
-        (Progress::new(Arc::new(reporter)), cancel, key)
+        Ok((Progress::new(Arc::new(reporter)), cancel, key))
     }
 
     fn job(&self, key: &(String, bool)) -> Job {

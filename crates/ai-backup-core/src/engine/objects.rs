@@ -392,8 +392,9 @@ pub async fn check(s3: &S3Client, meta: &ObjectsMeta, module: &str, cancel: &Can
     Ok(())
 }
 
-/// Put the held objects back in place of whatever is in scope now, remove the buckets the
-/// restore created, then empty the hold.
+/// Put the held objects back in place of whatever is in scope now and remove the buckets the
+/// restore created. The held copies stay: the caller records that they are back, then
+/// `release`s them.
 pub async fn put_back(
     s3: &S3Client,
     held: &Held,
@@ -424,7 +425,7 @@ pub async fn put_back(
         })
         .await
         .map_err(s3err(module))?;
-    release(s3, held, module, cancel).await
+    Ok(())
 }
 
 /// Abort the multipart uploads left in scope by an upload that was cut off.

@@ -34,8 +34,13 @@ pub async fn recover(
     let db = store::open(server, docker.as_ref()).await?;
     let clients = scope::clients(config, module, docker.as_ref()).await?;
     let calm = Cancel::new();
-    let forward =
-        matches!(st.step, Step::Swapping | Step::Swapped) && swapped(&*db, &st, &calm).await?;
+    // Swapped: the new data is in every store, whatever was dropped since. Swapping and rolling
+    // back: what the databases show says which side of the swap they are on.
+    let forward = match st.step {
+        Step::Swapped => true,
+        Step::Swapping | Step::RollingBack => swapped(&*db, &st, &calm).await?,
+        _ => false,
+    };
     let journal = Journal::new(&config.journal);
     let archive_path = st.archive.clone();
     let note = |step: &str, detail: &str| {
@@ -143,7 +148,15 @@ async fn finish(
 ) -> Result<String> {
     if st.restore_secrets {
         if let Some(d) = docker {
-            let v = archive::verify(&st.archive, progress, c).await?;
+            let v = match archive::verify(&st.archive, progress, c).await {
+                Ok(v) => v,
+                Err(e) => {
+                    progress.warn(format!(
+                        "the archived secrets could not be put in place ({e}); put them in place by hand"
+                    ));
+                    return finish_data(db, clients, st, c).await;
+                }
+            };
             for check in secret_check::compare(Some(d), module, &v, progress).await? {
                 if check.can_restore {
                     let spec = module
@@ -162,6 +175,16 @@ async fn finish(
             }
         }
     }
+    finish_data(db, clients, st, c).await
+}
+
+/// The data part of a roll forward: the previous database and the held copies dropped.
+async fn finish_data(
+    db: &dyn DatabaseStore,
+    clients: &scope::Clients,
+    st: &RestoreState,
+    c: &Cancel,
+) -> Result<String> {
     db.drop_db(&st.old, c).await?;
     if db.exists(&st.staged, c).await? && db.stats(&st.staged, c).await?.tables.is_empty() {
         db.drop_db(&st.staged, c).await?;

@@ -155,7 +155,13 @@ pub async fn restore(
 
     progress.phase("stop-apps", None);
     let guard = match &docker {
-        Some(d) => Some(AppsHeld::hold(d, &module.apps, Hold::Stopped).await?),
+        Some(d) => match AppsHeld::hold(d, &module.apps, Hold::Stopped).await {
+            Ok(g) => Some(g),
+            Err(e) => {
+                durable.done();
+                return Err(e);
+            }
+        },
         None => None,
     };
     if let Some(g) = &guard {
@@ -203,6 +209,7 @@ pub async fn restore(
                 "the partial database {staged} could not be dropped now; the next restore removes it. The live database {db} was not touched"
             ));
         }
+        durable.done();
         return Err(e);
     }
 
@@ -228,6 +235,9 @@ pub async fn restore(
                 let _ = db_store.drop_db(&staged, &Cancel::new()).await;
                 log("replace-failed", &e.to_string());
                 restart_keeping_cause(guard, progress).await;
+                if !matches!(e, Error::RollbackIncomplete { .. }) {
+                    durable.done();
+                }
                 return Err(e);
             }
         }
@@ -249,13 +259,18 @@ pub async fn restore(
         Err(e) => {
             let _ = db_store.drop_db(&staged, &calm).await;
             log("swap-failed", &e.to_string());
-            if let Err(u) = stores::put_back(&clients, &replaced, &req.module).await {
-                progress.warn(format!(
-                    "could not put the previous objects/indices back: {u}"
-                ));
-            }
+            let back = stores::put_back(&clients, &replaced, &req.module, &mut durable).await;
             restart_keeping_cause(guard, progress).await;
-            return Err(e);
+            return match back {
+                Ok(()) => {
+                    durable.done();
+                    Err(e)
+                }
+                Err(left) => Err(Error::RollbackIncomplete {
+                    message: e.to_string(),
+                    left,
+                }),
+            };
         }
     };
     durable.st.swap = Some(swapped.clone());
@@ -308,6 +323,7 @@ pub async fn restore(
                     format!("{method}; it could not be dropped and is still there")
                 }
             };
+            durable.done();
             Ok(RestoreOutcome {
                 method,
                 contents: verified.metadata.contents(),
@@ -319,6 +335,9 @@ pub async fn restore(
         Err((e, previous)) => {
             // Undo: apps are stopped again by `finish` before it reports failure.
             log("rollback", &e.to_string());
+            if let Err(u) = durable.at(Step::RollingBack) {
+                progress.warn(format!("{u}; the rollback goes on without it"));
+            }
             let undo = rollback(
                 &*db_store,
                 docker.as_ref(),
@@ -336,7 +355,7 @@ pub async fn restore(
             if let Err(u) = undo {
                 left.push(format!("{u}; the previous data is in database {old}"));
             }
-            if let Err(u) = stores::put_back(&clients, &replaced, &req.module).await {
+            if let Err(u) = stores::put_back(&clients, &replaced, &req.module, &mut durable).await {
                 left.push(u);
             }
             log(
@@ -344,6 +363,7 @@ pub async fn restore(
                 if left.is_empty() { "ok" } else { "incomplete" },
             );
             if left.is_empty() {
+                durable.done();
                 Err(e)
             } else {
                 Err(Error::RollbackIncomplete {
@@ -537,8 +557,9 @@ async fn finish(
                 ));
             }
             Err(e) => {
+                // The apps stay stopped: the rollback starts them once the data is back.
                 if let Some(g) = guard {
-                    let _ = g.release().await;
+                    g.keep_stopped();
                 }
                 return Err((e, previous));
             }

@@ -30,6 +30,8 @@ pub enum Step {
     Swapping,
     /// Swapped: secrets, apps, health. The new data is in place in every store.
     Swapped,
+    /// After the swap, something failed: the previous data is being put back.
+    RollingBack,
 }
 
 /// Indices held aside: (live name, hold name, its aliases), and the archived indices loaded.
@@ -151,24 +153,53 @@ impl RestoreState {
 pub fn refuse_if_interrupted(dir: &Path, module: &str) -> Result<()> {
     match RestoreState::load(dir, module)? {
         None => Ok(()),
-        Some(s) => Err(Error::Usage(format!(
-            "a restore of {module} from {} (process {}, started {}) was interrupted at step {:?} and left the module between its previous and its restored data. Run `ai-backup recover {module}` first; nothing was changed",
-            s.archive.display(),
-            s.pid,
-            s.started_at,
-            s.step
-        ))),
+        Some(s) => {
+            let mut held = Vec::new();
+            if s.objects.is_some() && !s.objects_put_back {
+                held.push(format!(
+                    "the previous objects are held in bucket {} under {module}/",
+                    super::objects::HOLD_BUCKET
+                ));
+            }
+            if let Some(i) = &s.indices {
+                let names: Vec<&str> = i.held.iter().map(|(_, h, _)| h.as_str()).collect();
+                if !names.is_empty() {
+                    held.push(format!(
+                        "the previous indices are held as {}",
+                        names.join(", ")
+                    ));
+                }
+            }
+            Err(Error::Usage(format!(
+                "a restore of {module} from {} (process {}, started {}) did not end at step {:?}: the module may be between its previous and its restored data{}{}. Run `ai-backup recover {module}` first. Nothing was changed",
+                s.archive.display(),
+                s.pid,
+                s.started_at,
+                s.step,
+                if held.is_empty() { "" } else { "; " },
+                held.join("; ")
+            )))
+        }
     }
 }
 
-/// A restore's state and where it is kept, for the steps that advance it. Dropping it clears
-/// the file: only a process that dies midway leaves it behind.
+/// A restore's state and where it is kept, for the steps that advance it. The file is removed
+/// by `done` when the restore ends with every store consistent; a process that dies, a
+/// rollback that could not finish or a panic leave it for `ai-backup recover`.
 pub struct Durable<'a> {
     pub st: RestoreState,
     pub dir: &'a Path,
 }
 
 impl Durable<'_> {
+    /// Write the state as it is now.
+    ///
+    /// # Errors
+    /// As [`RestoreState::save`].
+    pub fn save(&self) -> Result<()> {
+        self.st.save(self.dir)
+    }
+
     /// Record that `step` begins (flushed to disk before it changes anything).
     ///
     /// # Errors
@@ -193,8 +224,9 @@ fn pause_for_tests(step: Step) {
     }
 }
 
-impl Drop for Durable<'_> {
-    fn drop(&mut self) {
+impl Durable<'_> {
+    /// The restore ended with every store consistent (done, or fully undone).
+    pub fn done(self) {
         RestoreState::clear(self.dir, &self.st.module);
     }
 }

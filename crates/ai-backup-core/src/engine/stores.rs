@@ -138,7 +138,7 @@ pub async fn replace(
     match r {
         Ok(()) => Ok(done),
         Err(e) => {
-            if let Err(u) = put_back(clients, &done, module).await {
+            if let Err(u) = put_back(clients, &done, module, state).await {
                 return Err(Error::RollbackIncomplete {
                     message: e.to_string(),
                     left: u,
@@ -227,11 +227,24 @@ pub async fn put_back(
     clients: &Clients,
     done: &Replaced,
     module: &str,
+    state: &mut Durable<'_>,
 ) -> std::result::Result<(), String> {
     let calm = Cancel::new();
     let mut left = Vec::new();
     if let (Some(s3), Some(h)) = (&clients.s3, &done.objects) {
-        if let Err(e) = objects::put_back(s3, &h.held, &h.scope, &h.created, module, &calm).await {
+        let back = objects::put_back(s3, &h.held, &h.scope, &h.created, module, &calm).await;
+        // Recorded before the held copies go: a recovery must not put back from an empty hold.
+        let back = match back {
+            Ok(()) => {
+                state.st.objects_put_back = true;
+                match state.save() {
+                    Ok(()) => objects::release(s3, &h.held, module, &calm).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = back {
             left.push(format!(
                 "{e}; the previous objects ({}) are held in bucket {} under {module}/<bucket>/<key>",
                 h.held.objects.len(),
