@@ -256,16 +256,7 @@ fn a_second_job_on_a_module_is_refused_while_one_runs_in_another_process() {
         "-o",
         second_dir.to_str().unwrap(),
     ]);
-    second.assert_code(2, "a second backup while one runs");
-    let said = second.last_json()["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        said.contains("another backup or restore of n8n is running")
-            && said.contains("backup by process"),
-        "{said}"
-    );
+    assert_busy(&second, "backup", "a second backup while one runs");
     assert_eq!(
         std::fs::read_dir(&second_dir).unwrap().count(),
         0,
@@ -339,20 +330,27 @@ fn a_second_restore_of_a_module_is_refused_while_one_runs() {
         archive.to_str().unwrap(),
         "--yes",
     ]);
-    second.assert_code(2, "a second restore while one runs");
-    let said = second.last_json()["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        said.contains("another backup or restore of n8n is running")
-            && said.contains("restore by process"),
-        "{said}"
-    );
+    assert_busy(&second, "restore", "a second restore while one runs");
     let out = first.finish(Duration::from_secs(300));
     out.assert_code(0, "the first restore");
     fp::assert_same(&archived, &fp::module(m), "n8n after the first restore");
     assert_eq!(db::leftovers(), vec![], "databases left behind");
     docker::assert_apps_running();
     db::seed(m);
+}
+
+/// A job refused because another one of n8n runs (`held_by`: what that one is): exit 2, and
+/// the error says so and who holds the module.
+#[track_caller]
+fn assert_busy(out: &common::bin::Out, held_by: &str, what: &str) {
+    out.assert_code(2, what);
+    let said = out.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        said.contains("another backup or restore of n8n is running")
+            && said.contains(&format!("{held_by} by process")),
+        "{what}: {said}"
+    );
 }
