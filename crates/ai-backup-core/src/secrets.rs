@@ -110,20 +110,67 @@ pub async fn write(
     Ok(previous)
 }
 
-/// Put back what `write` replaced.
+/// Put back what `write` replaced: the previous content, or no file when there was none.
 pub async fn put_back(
     docker: &DockerClient,
     spec: &SecretConfig,
     previous: &Previous,
 ) -> Result<()> {
-    if let (Some(path), Some(bytes)) = (&spec.file, previous) {
-        let owner = docker
-            .file_owner(&spec.container, path)
-            .await?
-            .unwrap_or((0, 0));
-        docker
-            .write_file(&spec.container, path, bytes, owner)
-            .await?;
+    let Some(path) = &spec.file else {
+        return Ok(());
+    };
+    match previous {
+        Some(bytes) => {
+            let owner = docker
+                .file_owner(&spec.container, path)
+                .await?
+                .unwrap_or((0, 0));
+            docker.write_file(&spec.container, path, bytes, owner).await
+        }
+        None => remove_file(docker, &spec.container, path).await,
+    }
+}
+
+/// Remove a file from a container that may be stopped (a restore stops the apps): a
+/// short-lived container of the same image, sharing its volumes and without a network, runs
+/// `rm`. Only a file in a volume can be reached that way, so the file is checked gone after.
+async fn remove_file(docker: &DockerClient, container: &str, path: &str) -> Result<()> {
+    use bollard::models::{ContainerCreateBody, HostConfig};
+    use bollard::query_parameters::RemoveContainerOptionsBuilder;
+    use futures_util::StreamExt;
+
+    let api = docker.api();
+    let image = api.inspect_container(container, None).await?.image;
+    let body = ContainerCreateBody {
+        image,
+        entrypoint: Some(vec!["rm".into(), "-f".into(), "--".into(), path.into()]),
+        cmd: Some(Vec::new()),
+        user: Some("0".into()),
+        network_disabled: Some(true),
+        host_config: Some(HostConfig {
+            volumes_from: Some(vec![container.into()]),
+            network_mode: Some("none".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = api.create_container(None, body).await?.id;
+    let ran = async {
+        api.start_container(&id, None).await?;
+        let mut wait = api.wait_container(&id, None);
+        while let Some(r) = wait.next().await {
+            r?;
+        }
+        Ok::<_, bollard::errors::Error>(())
+    }
+    .await;
+    let rm = RemoveContainerOptionsBuilder::new().force(true).build();
+    let _ = api.remove_container(&id, Some(rm)).await;
+    ran?;
+    if docker.read_file(container, path).await?.is_some() {
+        return Err(Error::Docker(format!(
+            "{path} in {container} could not be removed (it is not in a volume); remove it by hand"
+        )));
     }
     Ok(())
 }

@@ -484,3 +484,42 @@ fn cancel_while_verifying_holding_the_indices_or_loading_an_index_leaves_dify_as
         assert_as_before(&case, &format!("after a cancel during {phase}"), None);
     }
 }
+
+/// (k) An app does not start after the swap (n8n, added to Dify's apps for the test, exits at
+/// start): the restore puts Dify back in every store — database, objects and indices — and
+/// starts the apps it stopped.
+#[test]
+fn an_app_that_fails_to_start_after_the_swap_puts_dify_back_in_every_store() {
+    let case = prepare(false, None, change);
+    let cfg = case.env.dir.path().join("n8n-in-dify.toml");
+    let apps = format!(
+        "[modules.dify]\napps = {:?}\nhealth = {{ url = \"http://127.0.0.1:5001/health\", timeout-secs = 8 }}\n",
+        [multistore::DIFY_APPS, &[common::N8N_APP]].concat()
+    );
+    let modules = multistore::MODULES_TOML.replacen("[modules.dify]\n", &apps, 1);
+    common::write_config(&cfg, &case.env.journal, &modules);
+    common::docker::wait_http("http://127.0.0.1:5678/healthz", Duration::from_secs(60));
+    let broken = common::broken::BrokenN8nStart::new();
+    let out = common::bin::run(
+        &cfg,
+        &case.env.journal,
+        &[
+            "--json",
+            "restore",
+            M.id(),
+            case.archive.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    assert_failed(&out, "restore whose app does not start");
+    let error = out.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("health") && error.contains("put back"),
+        "the error says the health check failed and the data was put back: {error}"
+    );
+    drop(broken);
+    assert_as_before(&case, "after an app failed to start", None);
+}

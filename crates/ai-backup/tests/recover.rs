@@ -111,7 +111,13 @@ fn n8n_restore_killed_at_each_step_is_recovered_to_the_previous_or_the_archived_
     let dir = env.subdir("refused");
     let restore = || env.spawn(&["--json", "restore", "n8n", &a, "--yes"]);
     common::write_more(m);
-    for (step, forward) in [("staging", false), ("swapping", false), ("swapped", true)] {
+    let steps = [
+        ("staging", false),
+        ("loading", false),
+        ("swapping", false),
+        ("swapped", true),
+    ];
+    for (step, forward) in steps {
         eprintln!("[test] kill at {step:?}");
         let previous = fp::module(m);
         if step.is_empty() {
@@ -185,8 +191,10 @@ fn dify_restore_killed_at_each_step_is_recovered_in_every_store() {
     let steps = [
         ("staging", false),
         ("indices-holding", false),
-        ("indices-replacing", false),
         ("objects-holding", false),
+        ("loading", false),
+        ("load", false),
+        ("indices-replacing", false),
         ("objects-replacing", false),
         ("swapping", false),
         ("load index", false),
@@ -204,8 +212,8 @@ fn dify_restore_killed_at_each_step_is_recovered_in_every_store() {
             &previous.module(m),
             "the change after the backup",
         );
-        if step.contains(' ') || step == "objects-load" {
-            // In the middle of loading the indices or the objects.
+        if step.contains(' ') || step == "objects-load" || step == "load" {
+            // In the middle of loading the database, the indices or the objects.
             kill_restore(restore, None, |c| {
                 c.wait_for(step, Duration::from_secs(180), |v| {
                     v["event"] == "phase"
@@ -236,4 +244,59 @@ fn dify_restore_killed_at_each_step_is_recovered_in_every_store() {
             ),
         ]);
     }
+}
+
+/// One API (MySQL) killed inside the swap, on either side of its atomic table moves. Its
+/// views, triggers, routines and events cannot move between databases: the swap drops them and
+/// creates them again around the moves, from definitions it wrote to the state file first.
+/// Killed before the moves, recover puts the previous ones back; after them, it creates the
+/// archived ones. Both compared object by object.
+#[test]
+fn oneapi_restore_killed_inside_the_swap_keeps_its_views_triggers_and_routines() {
+    let env = common::setup();
+    let m = common::Module::OneApi;
+    common::put_other_content(m);
+    let archived = fp::module(m);
+    let archive = env.backup(m, "out");
+    let a = archive.to_str().unwrap().to_string();
+    let dir = env.subdir("refused");
+    let restore = || env.spawn(&["--json", "restore", "oneapi", &a, "--yes"]);
+    let objects = |db: &str| {
+        db::my_rows(
+            None,
+            &format!("SELECT COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = '{db}'"),
+        )
+        .concat()
+    };
+    for (step, forward) in [("swap-objects-dropped", false), ("swap-tables-moved", true)] {
+        eprintln!("[test] kill at {step:?}");
+        db::seed(m);
+        common::write_more_into_empty(m);
+        let previous = fp::module(m);
+        kill_restore(restore, Some(step), |_| {
+            let reached =
+                common::poll_until(Duration::from_secs(120), Duration::from_millis(100), || {
+                    state_step(&env.journal, "oneapi").as_deref() == Some("swapping")
+                        && objects("oneapi_db") == "0"
+                        && (!forward || db::exists(m.engine(), "oneapi_db__ab_old"))
+                });
+            assert!(reached, "the restore never reached {step}");
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let expect = if forward { "finished" } else { "undone" };
+        refused_then_recovered(|args| env.run(args), &env.journal, "oneapi", &dir, expect);
+        let want = if forward { &archived } else { &previous };
+        fp::assert_same(
+            want,
+            &fp::module(m),
+            &format!("oneapi after a kill at {step:?}"),
+        );
+        assert_eq!(
+            db::leftovers(),
+            vec![],
+            "leftover databases after a kill at {step:?}"
+        );
+        docker::assert_apps_running();
+    }
+    db::seed(m);
 }

@@ -162,3 +162,50 @@ fn n8n_restore_with_the_same_key_leaves_the_key_file_alone() {
     assert_eq!((stat("%i"), stat("%Y")), (inode_before, mtime_before));
     docker::assert_apps_running();
 }
+
+/// Undoing a secret written where there was no file removes the file again, even in a stopped
+/// container (a restore keeps the apps stopped while it undoes): nothing of the archived key
+/// is left behind.
+#[test]
+fn undoing_a_secret_written_where_there_was_none_removes_the_file() {
+    use ai_backup_core::config::{DockerConfig, SecretConfig};
+    use ai_backup_core::docker::DockerClient;
+    let _env = common::setup();
+    let path = "/home/node/.n8n/ai-backup-test-secret";
+    let spec = SecretConfig {
+        name: "test-secret".into(),
+        container: common::N8N_APP.into(),
+        env: None,
+        file: Some(path.into()),
+        json_field: None,
+        consequence: None,
+    };
+    let stopped = docker::docker(&["stop", common::N8N_APP]);
+    assert!(stopped.status.success(), "stop n8n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (written, found, after) = rt.block_on(async {
+        let d = DockerClient::connect(&DockerConfig::default())
+            .await
+            .unwrap();
+        let previous = ai_backup_core::secrets::write(&d, &spec, "value", "n8n").await;
+        let found = d.read_file(&spec.container, path).await.unwrap();
+        let back = ai_backup_core::secrets::put_back(&d, &spec, &None).await;
+        let after = d.read_file(&spec.container, path).await.unwrap();
+        (
+            previous.map(|p| (p, back.map_err(|e| e.to_string()))),
+            found,
+            after,
+        )
+    });
+    let _ = docker::docker(&["start", common::N8N_APP]);
+    docker::wait_http("http://127.0.0.1:5678/healthz", Duration::from_secs(60));
+    let (previous, back) = written.expect("write the secret");
+    assert_eq!(previous, None, "there was no file before");
+    assert_eq!(
+        found.as_deref(),
+        Some(&b"value"[..]),
+        "the file was written"
+    );
+    back.expect("put back");
+    assert_eq!(after, None, "the file is gone after the undo");
+}

@@ -2,7 +2,9 @@
 //! guarantees the rest of the crate provides: apps always started again, archives verified
 //! before use, live data replaced only by a step that can be undone.
 
+mod apps;
 mod backup;
+mod components;
 mod indices;
 mod objects;
 mod overview;
@@ -13,7 +15,6 @@ pub mod scope;
 pub mod secret_check;
 pub mod state;
 mod status;
-mod stores;
 
 pub use backup::{backup, BackupOutcome, BackupRequest};
 pub use overview::{overview, IndexSize, ModuleOverview, ObjectsSize};

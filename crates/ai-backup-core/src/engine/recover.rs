@@ -4,7 +4,7 @@
 //! killed and run again: every step checks what is there before acting.
 
 use super::state::{self, RestoreState, Step};
-use super::{indices, objects, restore::running_apps, scope, secret_check};
+use super::{apps::Apps, indices, objects, scope, secret_check};
 use crate::archive;
 use crate::config::{Config, ModuleConfig};
 use crate::docker::DockerClient;
@@ -100,26 +100,37 @@ async fn undo(
     progress: &Progress,
     c: &Cancel,
 ) -> Result<String> {
+    // A swap, or its undo, that died before its atomic table moves: the live database holds
+    // the previous tables; make its views, triggers, routines and events whole again.
+    if let Some(plan) = &st.swap {
+        db.settle_swap(&st.database, plan, false, c).await?;
+    }
     db.drop_db(&st.staged, c).await?;
     if db.exists(&st.old, c).await? && db.stats(&st.old, c).await?.tables.is_empty() {
         db.drop_db(&st.old, c).await?;
     }
     let module = st.module.clone();
     if let Some(es) = &clients.es {
-        match (&st.indices, st.step) {
-            (Some(h), _) => {
+        match &st.indices {
+            Some(h) => {
                 let held = indices::Held {
                     indices: h.held.clone(),
                 };
-                indices::put_back(es, &held, &h.restored, c).await?;
-                progress.info(format!("put back the previous indices: {}", names(&h.held)));
+                if st.step >= Step::IndicesReplacing {
+                    indices::put_back(es, &held, &h.restored, c).await?;
+                    progress.info(format!("put back the previous indices: {}", names(&h.held)));
+                } else {
+                    indices::release(es, &held, c).await?;
+                }
             }
-            (None, Step::IndicesHolding) => indices::drop_clones(es, &st.index_targets, c).await?,
-            _ => {}
+            None if st.step == Step::IndicesHolding => {
+                indices::drop_clones(es, &st.index_targets, c).await?
+            }
+            None => {}
         }
     }
     if let (Some(s3), Some(h)) = (&clients.s3, st.objects.clone()) {
-        if st.step != Step::ObjectsHolding && !st.objects_put_back {
+        if st.step >= Step::ObjectsReplacing && !st.objects_put_back {
             let n = objects::put_back_from_hold(s3, &h.scope, &h.created, &module, c).await?;
             progress.info(format!("put back the {n} previous objects"));
             // The copies go last: a recovery that dies from here on only drops them.
@@ -185,6 +196,9 @@ async fn finish_data(
     st: &RestoreState,
     c: &Cancel,
 ) -> Result<String> {
+    if let Some(plan) = &st.swap {
+        db.settle_swap(&st.database, plan, true, c).await?;
+    }
     db.drop_db(&st.old, c).await?;
     if db.exists(&st.staged, c).await? && db.stats(&st.staged, c).await?.tables.is_empty() {
         db.drop_db(&st.staged, c).await?;
@@ -218,7 +232,7 @@ async fn start_again(
     progress: &Progress,
     c: &Cancel,
 ) {
-    let running = running_apps(Some(d), stopped).await;
+    let running = Apps::running(Some(d), stopped).await;
     for n in stopped.iter().filter(|n| !running.contains(n)) {
         if let Err(e) = d.start(n).await {
             progress.warn(format!("could not start {n} again: {e}"));

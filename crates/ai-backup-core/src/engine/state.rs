@@ -12,18 +12,21 @@ use serde::{Deserialize, Serialize};
 use crate::config::BucketPrefix;
 use crate::error::{Error, Result};
 
-/// Where a restore was when it last wrote its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a restore was when it last wrote its state, in the order a restore goes through
+/// them: every step before `IndicesReplacing` leaves the live data untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
-    /// Apps stopped; the dump loads into the staging database. Live data untouched.
+    /// The apps are being stopped. Live data untouched.
     Staging,
     /// Live indices are being cloned aside. Live data untouched.
     IndicesHolding,
+    /// Live objects are being copied aside. Live data untouched.
+    ObjectsHolding,
+    /// The dump loads into the staging database. Live data untouched.
+    Loading,
     /// Live indices held; they are being deleted and the archived ones loaded.
     IndicesReplacing,
-    /// Live objects are being copied aside. Live objects untouched.
-    ObjectsHolding,
     /// Live objects held; they are being deleted and the archived ones loaded.
     ObjectsReplacing,
     /// The staged database is being swapped in.
@@ -214,12 +217,20 @@ impl Durable<'_> {
 /// Tests of process death stop a restore at a named step boundary (`AI_BACKUP_TEST_PAUSE_AT`,
 /// e.g. `objects-replacing`) and kill it there: the state is on disk, nothing of the step done.
 fn pause_for_tests(step: Step) {
-    let Ok(at) = std::env::var("AI_BACKUP_TEST_PAUSE_AT") else {
-        return;
-    };
-    let name = serde_json::to_value(step).ok();
-    if name.as_ref().and_then(|v| v.as_str()) == Some(at.as_str()) {
-        eprintln!("paused at {at} for a test");
+    if let Some(name) = serde_json::to_value(step)
+        .ok()
+        .as_ref()
+        .and_then(|v| v.as_str())
+    {
+        pause_at(name);
+    }
+}
+
+/// A named point inside a step where such a test may stop the restore (e.g. between the parts
+/// of a swap).
+pub(crate) fn pause_at(name: &str) {
+    if std::env::var("AI_BACKUP_TEST_PAUSE_AT").is_ok_and(|at| at == name) {
+        eprintln!("paused at {name} for a test");
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }
 }

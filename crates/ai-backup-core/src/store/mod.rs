@@ -32,16 +32,25 @@ pub struct DbProps {
     pub owner: Option<String>,
 }
 
-/// What `swap` did, handed back to `unswap` to undo it (also kept in a restore's state file).
+/// What a swap does, read before it starts (`plan_swap`) and written to the restore's state
+/// file, so that `unswap` or a recovery after a death midway can finish or undo it.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Swapped {
-    /// Definitions of the live database's views, triggers, routines and events (MySQL), kept
-    /// to put them back.
-    pub old_objects: Vec<String>,
+    /// The live database's views, triggers, routines and events (MySQL): they cannot move
+    /// between databases, so they are dropped and recreated around the table renames.
+    pub old_objects: Vec<SqlObject>,
+    /// The staged database's, as they are to be created in the live database.
+    pub new_objects: Vec<SqlObject>,
     pub old_tables: Vec<String>,
     pub new_tables: Vec<String>,
-    pub new_object_drops: Vec<String>,
     pub live_existed: bool,
+}
+
+/// A schema object kept as the statements that drop and create it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SqlObject {
+    pub drop: String,
+    pub create: String,
 }
 
 #[async_trait]
@@ -68,15 +77,31 @@ pub trait DatabaseStore: Send + Sync {
         cancel: &Cancel,
     ) -> Result<()>;
     async fn drop_db(&self, db: &str, cancel: &Cancel) -> Result<()>;
-    /// Put `staged` in place of `live`; the former live content ends up as `old`.
+    /// What `swap` will do, read without changing anything.
+    async fn plan_swap(&self, live: &str, staged: &str, cancel: &Cancel) -> Result<Swapped>;
+    /// Put `staged` in place of `live` as `plan` says; the former live content ends up as
+    /// `old`. On error the live side is put back as it was before returning.
     async fn swap(
         &self,
         live: &str,
         staged: &str,
         old: &str,
         props: &DbProps,
+        plan: &Swapped,
         cancel: &Cancel,
-    ) -> Result<Swapped>;
+    ) -> Result<()>;
+    /// After a death during a swap or its undo: make the schema objects of the side `live`
+    /// now holds (the new one when `forward`) whole again. The table moves themselves are
+    /// atomic; only the objects around them can be half done.
+    async fn settle_swap(
+        &self,
+        _live: &str,
+        _plan: &Swapped,
+        _forward: bool,
+        _cancel: &Cancel,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Undo `swap`: `old` becomes `live` again and the content that was swapped in goes back
     /// to `staged`.
     async fn unswap(

@@ -8,7 +8,7 @@ use tokio::io::AsyncRead;
 use tokio::sync::OnceCell;
 
 use super::sql::{literal, my_ident, SqlClient};
-use super::{DatabaseStore, DbProps, Swapped};
+use super::{DatabaseStore, DbProps, SqlObject, Swapped};
 use crate::archive::DbStats;
 use crate::config::Engine;
 use crate::error::{Error, Result};
@@ -22,13 +22,6 @@ pub struct MysqlStore {
     client: SqlClient,
     /// Which client names this server's image has (MariaDB 11 dropped the mysql* names).
     names: OnceCell<(&'static str, &'static str)>,
-}
-
-/// A view, trigger, routine or event: how to drop it and how to create it again.
-#[derive(Debug, Clone)]
-struct ObjectDef {
-    drop: String,
-    create: String,
 }
 
 impl MysqlStore {
@@ -126,7 +119,7 @@ impl MysqlStore {
 
     /// Every view, trigger, routine and event of `db`, with definitions that create them in
     /// whatever database is current (names unqualified).
-    async fn objects(&self, db: &str, cancel: &Cancel) -> Result<Vec<ObjectDef>> {
+    async fn objects(&self, db: &str, cancel: &Cancel) -> Result<Vec<SqlObject>> {
         let q = literal(db);
         let qi = my_ident(db);
         let mut out = Vec::new();
@@ -171,7 +164,7 @@ impl MysqlStore {
                 Some(m) => format!("SET SESSION sql_mode = {}{DELIM}\n{create}", literal(&m)),
                 None => create,
             };
-            out.push(ObjectDef {
+            out.push(SqlObject {
                 drop: format!("DROP {kind} IF EXISTS {qi}.{n}"),
                 create,
             });
@@ -195,8 +188,8 @@ impl MysqlStore {
     }
 
     /// Create objects in `db`; views that depend on views not yet made are retried.
-    async fn create_objects(&self, db: &str, defs: &[ObjectDef], cancel: &Cancel) -> Result<()> {
-        let mut pending: Vec<&ObjectDef> = defs.iter().collect();
+    async fn create_objects(&self, db: &str, defs: &[SqlObject], cancel: &Cancel) -> Result<()> {
+        let mut pending: Vec<&SqlObject> = defs.iter().collect();
         while !pending.is_empty() {
             let mut failed = Vec::new();
             let mut last_err = None;
@@ -220,7 +213,7 @@ impl MysqlStore {
         Ok(())
     }
 
-    async fn drop_objects(&self, db: &str, defs: &[ObjectDef], cancel: &Cancel) -> Result<()> {
+    async fn drop_objects(&self, db: &str, defs: &[SqlObject], cancel: &Cancel) -> Result<()> {
         let drops: Vec<String> = defs.iter().map(|d| d.drop.clone()).collect();
         self.script(db, &drops, cancel).await
     }
@@ -467,62 +460,84 @@ impl DatabaseStore for MysqlStore {
         Ok(())
     }
 
+    async fn plan_swap(&self, live: &str, staged: &str, cancel: &Cancel) -> Result<Swapped> {
+        let live_existed = self.exists(live, cancel).await?;
+        let (old_objects, old_tables) = if live_existed {
+            (
+                self.objects(live, cancel).await?,
+                self.base_tables(live, cancel).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let new_objects = self
+            .objects(staged, cancel)
+            .await?
+            .into_iter()
+            .map(|d| SqlObject {
+                drop: d.drop.replace(&my_ident(staged), &my_ident(live)),
+                create: d.create,
+            })
+            .collect();
+        Ok(Swapped {
+            old_objects,
+            new_objects,
+            old_tables,
+            new_tables: self.base_tables(staged, cancel).await?,
+            live_existed,
+        })
+    }
+
     async fn swap(
         &self,
         live: &str,
         staged: &str,
         old: &str,
         props: &DbProps,
+        plan: &Swapped,
         cancel: &Cancel,
-    ) -> Result<Swapped> {
-        let live_existed = self.exists(live, cancel).await?;
-        if !live_existed {
+    ) -> Result<()> {
+        if !plan.live_existed {
             self.create(live, props, cancel).await?;
         }
-        let new_objects = self.objects(staged, cancel).await?;
-        let old_objects = self.objects(live, cancel).await?;
-        let new_tables = self.base_tables(staged, cancel).await?;
-        let old_tables = self.base_tables(live, cancel).await?;
-        let mut done = Swapped {
-            old_objects: old_objects.iter().map(|d| d.create.clone()).collect(),
-            old_tables: old_tables.clone(),
-            new_tables: new_tables.clone(),
-            new_object_drops: new_objects
-                .iter()
-                .map(|d| d.drop.replace(&my_ident(staged), &my_ident(live)))
-                .collect(),
-            live_existed,
-        };
         // Objects that cannot move between databases are taken off both sides first.
-        self.drop_objects(staged, &new_objects, cancel).await?;
-        self.drop_objects(live, &old_objects, cancel).await?;
+        let staged_drops: Vec<String> = plan
+            .new_objects
+            .iter()
+            .map(|d| d.drop.replace(&my_ident(live), &my_ident(staged)))
+            .collect();
+        self.script(staged, &staged_drops, cancel).await?;
+        self.drop_objects(live, &plan.old_objects, cancel).await?;
+        crate::engine::state::pause_at("swap-objects-dropped");
         if !self.exists(old, cancel).await? {
             self.create(old, props, cancel).await?;
         }
-        let mut moves: Vec<(String, String, String)> = old_tables
+        let mut moves: Vec<(String, String, String)> = plan
+            .old_tables
             .iter()
             .map(|t| (live.to_string(), old.to_string(), t.clone()))
             .collect();
         moves.extend(
-            new_tables
+            plan.new_tables
                 .iter()
                 .map(|t| (staged.to_string(), live.to_string(), t.clone())),
         );
         let moved = self.rename_tables(&moves, cancel).await;
         let created = match moved {
-            Ok(()) => self.create_objects(live, &new_objects, cancel).await,
+            Ok(()) => {
+                crate::engine::state::pause_at("swap-tables-moved");
+                self.create_objects(live, &plan.new_objects, cancel).await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = created {
             // Put the live side back as it was before returning the error.
             if self
-                .rename_tables_back(live, staged, old, &done, cancel)
+                .rename_tables_back(live, staged, old, plan, cancel)
                 .await
                 .is_ok()
             {
-                let _ = self
-                    .create_objects(live, &old_objects, &Cancel::new())
-                    .await;
+                let _ = self.settle_swap(live, plan, false, &Cancel::new()).await;
             }
             return Err(e);
         }
@@ -537,8 +552,7 @@ impl DatabaseStore for MysqlStore {
             }
             let _ = self.query(None, &(sql + ";"), cancel).await;
         }
-        done.old_tables = old_tables;
-        Ok(done)
+        Ok(())
     }
 
     async fn unswap(
@@ -549,19 +563,27 @@ impl DatabaseStore for MysqlStore {
         done: &Swapped,
         cancel: &Cancel,
     ) -> Result<()> {
-        let drops = done.new_object_drops.clone();
-        self.script(live, &drops, cancel).await?;
+        self.drop_objects(live, &done.new_objects, cancel).await?;
         self.rename_tables_back(live, staged, old, done, cancel)
             .await?;
-        let defs: Vec<ObjectDef> = done
-            .old_objects
-            .iter()
-            .map(|c| ObjectDef {
-                drop: String::new(),
-                create: c.clone(),
-            })
-            .collect();
-        self.create_objects(live, &defs, cancel).await
+        self.create_objects(live, &done.old_objects, cancel).await
+    }
+
+    async fn settle_swap(
+        &self,
+        live: &str,
+        plan: &Swapped,
+        forward: bool,
+        cancel: &Cancel,
+    ) -> Result<()> {
+        let (gone, wanted) = if forward {
+            (&plan.old_objects, &plan.new_objects)
+        } else {
+            (&plan.new_objects, &plan.old_objects)
+        };
+        self.drop_objects(live, gone, cancel).await?;
+        self.drop_objects(live, wanted, cancel).await?;
+        self.create_objects(live, wanted, cancel).await
     }
 }
 

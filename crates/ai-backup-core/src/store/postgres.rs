@@ -310,24 +310,28 @@ impl DatabaseStore for PostgresStore {
         Ok(())
     }
 
+    async fn plan_swap(&self, live: &str, _staged: &str, cancel: &Cancel) -> Result<Swapped> {
+        Ok(Swapped {
+            live_existed: self.exists(live, cancel).await?,
+            ..Default::default()
+        })
+    }
+
+    /// Both renames in one transaction: either both happen or neither.
     async fn swap(
         &self,
         live: &str,
         staged: &str,
         old: &str,
         _props: &DbProps,
+        plan: &Swapped,
         cancel: &Cancel,
-    ) -> Result<Swapped> {
-        let live_existed = self.exists(live, cancel).await?;
-        if live_existed {
-            self.renames(&[(live, old), (staged, live)], cancel).await?;
+    ) -> Result<()> {
+        if plan.live_existed {
+            self.renames(&[(live, old), (staged, live)], cancel).await
         } else {
-            self.renames(&[(staged, live)], cancel).await?;
+            self.renames(&[(staged, live)], cancel).await
         }
-        Ok(Swapped {
-            live_existed,
-            ..Default::default()
-        })
     }
 
     async fn unswap(

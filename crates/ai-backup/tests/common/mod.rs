@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod bin;
+pub mod broken;
 pub mod cancel;
 pub mod db;
 pub mod docker;

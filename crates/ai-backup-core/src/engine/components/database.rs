@@ -1,0 +1,245 @@
+//! The module's database as a part of a restore: staged by loading the dump into a new
+//! database beside the live one and checking it against the statistics recorded at backup,
+//! committed by swapping it in place of the live one. The swap is the restore's commit point:
+//! once it is recorded as done, a recovery keeps the new data.
+
+use async_trait::async_trait;
+
+use super::{Component, Cx, Left};
+use crate::archive::{ArchiveReader, Verified};
+use crate::engine::state::Step;
+use crate::engine::{old_name, restore::feed_parts, staged_name};
+use crate::error::{Error, Result};
+use crate::progress::Cancel;
+use crate::store::{DatabaseStore, DbProps, Swapped};
+
+pub struct Database {
+    store: Box<dyn DatabaseStore>,
+    live: String,
+    staged: String,
+    old: String,
+    plan: Option<Swapped>,
+    /// Whether the previous database could be dropped at the end (for the outcome).
+    dropped: Option<bool>,
+}
+
+impl Database {
+    pub fn new(store: Box<dyn DatabaseStore>, live: &str) -> Self {
+        Self {
+            store,
+            live: live.to_string(),
+            staged: staged_name(live),
+            old: old_name(live),
+            plan: None,
+            dropped: None,
+        }
+    }
+
+    /// How the database was replaced, for people.
+    fn method(&self) -> String {
+        let (db, staged, old) = (&self.live, &self.staged, &self.old);
+        let base = format!(
+            "loaded into new database {staged}, checked against the archive, then swapped in place of {db}; the previous {db} was kept as {old} until the end"
+        );
+        match self.dropped {
+            Some(true) => format!("{base}, then dropped"),
+            Some(false) => format!("{base}; it could not be dropped and is still there"),
+            None => base,
+        }
+    }
+
+    async fn drop_staged(&self) -> Result<()> {
+        self.store.drop_db(&self.staged, &Cancel::new()).await
+    }
+}
+
+#[async_trait]
+impl Component for Database {
+    async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        if self.store.exists(&self.old, cx.cancel).await? {
+            return Err(Error::Usage(format!(
+                "database {} exists on {}: it holds the data replaced by an earlier restore that did not finish. Check it, then drop it, and restore again",
+                self.old,
+                self.store.describe()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn stage(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        cx.at(Step::Loading)?;
+        let loaded = load_and_check(&*self.store, &self.staged, cx).await;
+        if let Err(e) = loaded {
+            let dropped = self.drop_staged().await;
+            cx.log(
+                "drop-staged",
+                &format!(
+                    "{}: {}",
+                    self.staged,
+                    if dropped.is_ok() {
+                        "dropped"
+                    } else {
+                        "could not be dropped"
+                    }
+                ),
+            );
+            if dropped.is_err() {
+                cx.progress.warn(format!(
+                    "the partial database {} could not be dropped now; the next restore removes it. The live database {} was not touched",
+                    self.staged, self.live
+                ));
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn discard(&mut self, cx: &mut Cx<'_>) -> std::result::Result<(), Left> {
+        if let Err(e) = self.drop_staged().await {
+            cx.progress.warn(format!(
+                "the staged database {} could not be dropped ({e}); the next restore removes it. The live database {} was not touched",
+                self.staged, self.live
+            ));
+        }
+        Ok(())
+    }
+
+    /// Not cancellable: the swap is short and must end on one side.
+    async fn commit(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let calm = Cancel::new();
+        cx.progress.phase("swap", None);
+        cx.log(
+            "swap",
+            &format!(
+                "{} -> {}, {} -> {}",
+                self.live, self.old, self.staged, self.live
+            ),
+        );
+        // The plan — with every definition the swap drops — is on disk before the swap starts.
+        let plan = self
+            .store
+            .plan_swap(&self.live, &self.staged, &calm)
+            .await?;
+        cx.state.st.swap = Some(plan.clone());
+        cx.at(Step::Swapping)?;
+        let props = props_of(cx.verified);
+        let swapped = self
+            .store
+            .swap(&self.live, &self.staged, &self.old, &props, &plan, &calm)
+            .await;
+        if let Err(e) = swapped {
+            cx.log("swap-failed", &e.to_string());
+            return Err(e);
+        }
+        self.plan = Some(plan);
+        if let Err(e) = cx.at(Step::Swapped) {
+            cx.progress
+                .warn(format!("{e}; the restore goes on without it"));
+        }
+        Ok(())
+    }
+
+    async fn rollback(&mut self, _cx: &mut Cx<'_>) -> std::result::Result<(), Left> {
+        let calm = Cancel::new();
+        let plan = self.plan.take().expect("rollback follows a commit");
+        let back = self
+            .store
+            .unswap(&self.live, &self.staged, &self.old, &plan, &calm)
+            .await;
+        if let Err(e) = back {
+            return Err(format!(
+                "{e}; the previous data is in database {}",
+                self.old
+            ));
+        }
+        let _ = self.store.drop_db(&self.staged, &calm).await;
+        if plan.live_existed {
+            let _ = self.store.drop_db(&self.old, &calm).await;
+        }
+        Ok(())
+    }
+
+    async fn release(&mut self, cx: &mut Cx<'_>) {
+        let calm = Cancel::new();
+        // What is left beside the live database: the emptied staging database (MySQL moves
+        // tables out of it) and the previous content.
+        let _ = self.store.drop_db(&self.staged, &calm).await;
+        let dropped = self.store.drop_db(&self.old, &calm).await;
+        cx.log(
+            "drop-old",
+            &format!(
+                "{}: {}",
+                self.old,
+                if dropped.is_ok() {
+                    "dropped"
+                } else {
+                    "left in place"
+                }
+            ),
+        );
+        if let Err(e) = &dropped {
+            cx.progress.warn(format!(
+                "the previous data is still in {} ({e}); drop it when satisfied",
+                self.old
+            ));
+        }
+        self.dropped = Some(dropped.is_ok());
+    }
+
+    fn report(&self, report: &mut super::Report) {
+        report.method = self.method();
+    }
+}
+
+fn props_of(v: &Verified) -> DbProps {
+    let m = &v.metadata.db;
+    DbProps {
+        charset: m.charset.clone(),
+        collation: m.collation.clone(),
+        ctype: m.ctype.clone(),
+        owner: m.owner.clone(),
+    }
+}
+
+/// Create the staged database, stream the dump into it and check what it holds.
+async fn load_and_check(store: &dyn DatabaseStore, staged: &str, cx: &Cx<'_>) -> Result<()> {
+    let (verified, progress, cancel) = (cx.verified, cx.progress, cx.cancel);
+    if store.exists(staged, cancel).await? {
+        cx.log("drop-leftover", staged);
+        store.drop_db(staged, cancel).await?;
+    }
+    store.create(staged, &props_of(verified), cancel).await?;
+    let prefix = verified.metadata.db.entry.clone();
+    progress.phase("load", Some(verified.manifest.bytes_under(&prefix)));
+    let mut reader = ArchiveReader::open(cx.archive).await?;
+    crate::engine::pipe(
+        async |tx| feed_parts(&mut reader, &prefix, verified, tx, progress, "load").await,
+        async |rx| store.load(staged, rx, cancel).await,
+        cancel,
+    )
+    .await?;
+    progress.phase("check", None);
+    let got = store.stats(staged, cancel).await?;
+    let diffs = got.differences(&verified.metadata.db.stats);
+    if !diffs.is_empty() {
+        let message = format!(
+            "the loaded data differs from the archive: {}",
+            diffs.join("; ")
+        );
+        if verified.metadata.quiesced {
+            return Err(Error::Verification {
+                module: verified.metadata.module_id.clone(),
+                message,
+            });
+        }
+        progress.warn(format!(
+            "{message} (the backup was taken with the apps running, so this may be expected)"
+        ));
+    }
+    progress.info(format!(
+        "{} tables, {} rows loaded and checked",
+        got.tables.len(),
+        got.total_rows()
+    ));
+    Ok(())
+}
