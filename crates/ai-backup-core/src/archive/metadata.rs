@@ -135,7 +135,7 @@ pub struct IndicesMeta {
     pub indices: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DbMeta {
     /// Archive path prefix of the dump's parts (`db/<name>.sql`).

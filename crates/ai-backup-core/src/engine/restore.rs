@@ -10,17 +10,15 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::apps::Apps;
-use super::components::{self, Cx, Parts};
+use super::components::{self, Cx};
 use super::state::{self, Durable, RestoreState, Step};
-use super::{old_name, scope, staged_name};
+use super::{old_name, staged_name};
 use crate::archive::{self, ArchiveReader, Verified};
-use crate::config::{Config, ModuleConfig, ServerConfig};
-use crate::docker::DockerClient;
+use crate::config::{Config, ServerConfig};
 use crate::error::{Error, Result};
 use crate::health::HealthReport;
 use crate::journal::Journal;
 use crate::progress::{Cancel, Progress};
-use crate::store;
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreRequest {
@@ -62,16 +60,9 @@ pub async fn restore(
     let verified = archive::verify(&req.archive, progress, cancel).await?;
     check_fits(&verified, req, server)?;
     let docker = super::docker_for(&config.docker, module, server, progress).await?;
-    let mut parts = parts_of(
-        config,
-        module,
-        server,
-        docker.as_ref(),
-        &verified,
-        req,
-        cancel,
-    )
-    .await?;
+    let which = (req.module.as_str(), module, server);
+    let (meta, secrets) = (Some(&verified.metadata), req.restore_secrets);
+    let mut parts = components::open(config, which, docker.as_ref(), meta, secrets, cancel).await?;
     let journal = Journal::new(&config.journal);
     let state = Durable {
         st: new_state(req, &module.database),
@@ -146,55 +137,6 @@ fn check_fits(verified: &Verified, req: &RestoreRequest, server: &ServerConfig) 
         )));
     }
     Ok(())
-}
-
-/// The parts of the module's data the archive holds, in commit order: the database swap, the
-/// commit point, comes after the indices and objects and before the secrets.
-async fn parts_of(
-    config: &Config,
-    module: &ModuleConfig,
-    server: &ServerConfig,
-    docker: Option<&DockerClient>,
-    verified: &Verified,
-    req: &RestoreRequest,
-    cancel: &Cancel,
-) -> Result<Parts> {
-    let db = store::open(server, docker).await?;
-    let clients = scope::clients(config, module, docker).await?;
-    let live = scope::resolve(module, &*db, &clients, cancel).await?;
-    let mut list: Vec<Box<dyn components::Component>> = Vec::new();
-    if let Some(meta) = &verified.metadata.indices {
-        let es = clients
-            .es
-            .ok_or_else(|| no_store(&req.module, "indices", "a search server"))?;
-        let archived = meta.indices.keys().cloned().collect();
-        list.push(Box::new(components::Indices::new(
-            es,
-            live.indices,
-            archived,
-        )));
-    }
-    if let Some(meta) = &verified.metadata.objects {
-        let s3 = clients
-            .s3
-            .ok_or_else(|| no_store(&req.module, "objects", "an object store"))?;
-        list.push(Box::new(components::Objects::new(
-            s3,
-            live.objects,
-            meta.clone(),
-        )));
-    }
-    list.push(Box::new(components::Database::new(db, &module.database)));
-    list.push(Box::new(components::Secrets::new(
-        docker.cloned(),
-        module,
-        req.restore_secrets,
-    )));
-    Ok(Parts::new(list))
-}
-
-fn no_store(module: &str, key: &str, what: &str) -> Error {
-    Error::Usage(format!("the archive holds {key} but module {module} has no {what} configured ([modules.{module}.{key}])"))
 }
 
 fn new_state(req: &RestoreRequest, db: &str) -> RestoreState {

@@ -1,12 +1,13 @@
-//! The module's database as a part of a restore: staged by loading the dump into a new
-//! database beside the live one and checking it against the statistics recorded at backup,
-//! committed by swapping it in place of the live one. The swap is the restore's commit point:
+//! The module's database as a part of a backup — counted, then dumped as a stream — and of a
+//! restore: staged by loading the dump into a new database beside the live one and checking it
+//! against the statistics recorded at backup, committed by swapping it in place of the live
+//! one. The swap is the restore's commit point:
 //! once it is recorded as done, a recovery keeps the new data.
 
 use async_trait::async_trait;
 
-use super::{Component, Cx, Left};
-use crate::archive::{ArchiveReader, Verified};
+use super::{BackupCx, Component, Cx, Left};
+use crate::archive::{ArchiveReader, ArchiveWriter, DbMeta, DbStats, Metadata, Verified};
 use crate::engine::state::Step;
 use crate::engine::{old_name, restore::feed_parts, staged_name};
 use crate::error::{Error, Result};
@@ -19,6 +20,8 @@ pub struct Database {
     staged: String,
     old: String,
     plan: Option<Swapped>,
+    /// Backup: what the database held when described.
+    stats: DbStats,
     /// Whether the previous database could be dropped at the end (for the outcome).
     dropped: Option<bool>,
 }
@@ -31,6 +34,7 @@ impl Database {
             staged: staged_name(live),
             old: old_name(live),
             plan: None,
+            stats: DbStats::default(),
             dropped: None,
         }
     }
@@ -55,6 +59,53 @@ impl Database {
 
 #[async_trait]
 impl Component for Database {
+    async fn describe(&mut self, cx: &BackupCx<'_>, meta: &mut Metadata) -> Result<()> {
+        let (store, db, cancel) = (&*self.store, &self.live, cx.cancel);
+        let props = store.properties(db, cancel).await?;
+        self.stats = store.stats(db, cancel).await?;
+        meta.engine = store.engine().as_str().into();
+        meta.db_name = db.clone();
+        meta.source_servers
+            .insert("db".into(), store.version(cancel).await?);
+        meta.components.push("db".into());
+        meta.db = DbMeta {
+            entry: format!("db/{db}.sql"),
+            dump_format: match store.engine() {
+                crate::config::Engine::Postgres => "pg_dump-plain".into(),
+                crate::config::Engine::Mysql => "mysqldump".into(),
+            },
+            charset: props.charset,
+            collation: props.collation,
+            ctype: props.ctype,
+            owner: props.owner,
+            stats: self.stats.clone(),
+        };
+        Ok(())
+    }
+
+    async fn write(&mut self, cx: &BackupCx<'_>, writer: &mut ArchiveWriter) -> Result<()> {
+        let (store, db, cancel, progress) = (&*self.store, &self.live, cx.cancel, cx.progress);
+        let stats = &self.stats;
+        let entry = format!("db/{db}.sql");
+        progress.phase("dump", Some(stats.bytes));
+        let (_, (parts, bytes)) = crate::engine::pipe(
+            async |tx| store.dump(db, tx, cancel).await,
+            async |rx| {
+                writer
+                    .add_stream(&entry, rx, progress, "dump", cancel)
+                    .await
+            },
+            cancel,
+        )
+        .await?;
+        progress.info(format!(
+            "dumped {db}: {bytes} bytes in {parts} part(s), {} rows in {} tables",
+            stats.total_rows(),
+            stats.tables.len()
+        ));
+        Ok(())
+    }
+
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         if self.store.exists(&self.old, cx.cancel).await? {
             return Err(Error::Usage(format!(

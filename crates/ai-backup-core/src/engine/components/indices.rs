@@ -1,10 +1,12 @@
-//! The module's search indices as a part of a restore: staged by cloning the live indices
-//! aside (`<index>__ab_old`), committed by deleting them and loading the archived ones, whose
+//! The module's search indices as a part of a backup — counted, then each index's definition
+//! and documents streamed — and of a restore: staged by cloning the live indices aside
+//! (`<index>__ab_old`), committed by deleting them and loading the archived ones, whose
 //! document counts are checked; undone by cloning the held copies back.
 
 use async_trait::async_trait;
 
-use super::{Component, Cx, Left};
+use super::{BackupCx, Component, Cx, Left};
+use crate::archive::{ArchiveWriter, IndicesMeta, Metadata};
 use crate::engine::indices::{self, Held, HOLD_SUFFIX};
 use crate::engine::state::{HeldIndices, Step};
 use crate::error::{Error, Result};
@@ -20,16 +22,19 @@ pub struct Indices {
     /// Live indices replaced: the module's and those with an archived name.
     targets: Vec<String>,
     held: Option<Held>,
+    /// Backup: the document counts taken while the apps were held still.
+    counts: IndicesMeta,
 }
 
 impl Indices {
-    pub fn new(es: EsClient, live: Vec<String>, archived: Vec<String>) -> Self {
+    pub fn new(es: EsClient, live: Vec<String>) -> Self {
         Self {
             es,
             live,
-            archived,
+            archived: Vec::new(),
             targets: Vec::new(),
             held: None,
+            counts: IndicesMeta::default(),
         }
     }
 
@@ -53,8 +58,22 @@ impl Indices {
 
 #[async_trait]
 impl Component for Indices {
+    async fn describe(&mut self, cx: &BackupCx<'_>, meta: &mut Metadata) -> Result<()> {
+        self.counts = indices::counts(&self.es, &self.live, cx.cancel).await?;
+        meta.indices = Some(self.counts.clone());
+        meta.components.push("es".into());
+        Ok(())
+    }
+
+    async fn write(&mut self, cx: &BackupCx<'_>, writer: &mut ArchiveWriter) -> Result<()> {
+        indices::backup(&self.es, &self.counts, writer, cx.progress, cx.cancel).await
+    }
+
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         self.es.version(cx.cancel).await?;
+        if let Some(meta) = &cx.verified.metadata.indices {
+            self.archived = meta.indices.keys().cloned().collect();
+        }
         // Archived names are literal: an existing index is a target only by its exact name.
         let existing = self.es.resolve(&self.archived, cx.cancel).await?;
         self.targets = self.live.clone();

@@ -1,8 +1,9 @@
 //! The parts of a module's data — indices, objects, database, secrets — each behind one
-//! protocol, and the one sequence that restores them all: preflight every part, stage every
-//! part beside the live data, commit them in order, then release them, or undo in reverse
-//! through one compensation stack. A part knows nothing of the sequence and the sequence knows
-//! no store, so a new kind of store is one new file here.
+//! protocol. A backup describes every part in the archive's metadata, then streams each into
+//! the archive. A restore runs one sequence over them: preflight every part, stage every part
+//! beside the live data, commit them in order, then release them, or undo in reverse through
+//! one compensation stack. A part knows nothing of the sequences and the sequences know no
+//! store, so a new kind of store is one new file here.
 
 mod database;
 mod indices;
@@ -14,7 +15,7 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use super::state::{Durable, Step};
-use crate::archive::Verified;
+use crate::archive::{ArchiveWriter, Metadata, Verified};
 use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::progress::{Cancel, Progress};
@@ -24,12 +25,82 @@ pub use indices::Indices;
 pub use objects::Objects;
 pub use secrets::Secrets;
 
+use super::scope;
+use crate::config::{Config, ModuleConfig, ServerConfig};
+use crate::docker::DockerClient;
+use crate::store;
+
+/// The parts of `module`'s data, in commit order: indices, objects, the database (whose swap
+/// is a restore's commit point), secrets. For a restore (`archived`), only the parts the
+/// archive holds; an archive with a part the module has no store for is refused.
+///
+/// # Errors
+/// A store that cannot be opened, or that the archive needs and the module lacks.
+pub async fn open(
+    config: &Config,
+    (module_id, module, server): (&str, &ModuleConfig, &ServerConfig),
+    docker: Option<&DockerClient>,
+    archived: Option<&Metadata>,
+    restore_secrets: bool,
+    cancel: &Cancel,
+) -> Result<Parts> {
+    let db = store::open(server, docker).await?;
+    let clients = scope::clients(config, module, docker).await?;
+    let live = scope::resolve(module, &*db, &clients, cancel).await?;
+    let wanted = |has: bool, client: bool, key: &str, what: &str| {
+        match archived {
+        None => Ok(client),
+        Some(_) if !has => Ok(false),
+        Some(_) if client => Ok(true),
+        Some(_) => Err(Error::Usage(format!(
+            "the archive holds {key} but module {module_id} has no {what} configured ([modules.{module_id}.{key}])"
+        ))),
+    }
+    };
+    let mut list: Vec<Box<dyn Component>> = Vec::new();
+    let has_indices = archived.is_some_and(|m| m.indices.is_some());
+    if wanted(
+        has_indices,
+        clients.es.is_some(),
+        "indices",
+        "a search server",
+    )? {
+        let es = clients.es.expect("checked");
+        list.push(Box::new(Indices::new(es, live.indices)));
+    }
+    let has_objects = archived.is_some_and(|m| m.objects.is_some());
+    if wanted(
+        has_objects,
+        clients.s3.is_some(),
+        "objects",
+        "an object store",
+    )? {
+        let s3 = clients.s3.expect("checked");
+        list.push(Box::new(Objects::new(s3, live.objects)));
+    }
+    list.push(Box::new(Database::new(db, &module.database)));
+    list.push(Box::new(Secrets::new(
+        docker.cloned(),
+        module,
+        restore_secrets,
+    )));
+    Ok(Parts::new(list))
+}
+
 /// What is left where after an undo that did not finish, for `Error::RollbackIncomplete`.
 pub type Left = String;
 
-/// One part of a module's data, as a restore sees it.
+/// One part of a module's data.
 #[async_trait]
 pub trait Component: Send + Sync {
+    /// Backup: whether reading this part needs the apps held still (data does; a key does not).
+    fn needs_quiet(&self) -> bool {
+        true
+    }
+    /// Backup: record what the part holds in the archive's metadata, before any data is read.
+    async fn describe(&mut self, cx: &BackupCx<'_>, meta: &mut Metadata) -> Result<()>;
+    /// Backup: stream the part's entries into the archive.
+    async fn write(&mut self, cx: &BackupCx<'_>, writer: &mut ArchiveWriter) -> Result<()>;
     /// Reachable, and nothing left by an earlier restore in the way. Changes nothing.
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()>;
     /// Prepare the archived data, or a copy of the live data, beside the live data, checked
@@ -55,6 +126,13 @@ pub struct Report {
     /// How the database was replaced, for people.
     pub method: String,
     pub secrets_written: Vec<String>,
+}
+
+/// What every part of a backup is given.
+pub struct BackupCx<'a> {
+    pub module: &'a str,
+    pub progress: &'a Progress,
+    pub cancel: &'a Cancel,
 }
 
 /// What every part of a restore is given: the archive, progress, cancel, the journal and the
@@ -131,6 +209,36 @@ impl Parts {
     pub fn new(list: Vec<Box<dyn Component>>) -> Self {
         let marks = vec![Mark::Untouched; list.len()];
         Self { list, marks }
+    }
+
+    /// Backup: describe the parts that need the apps held still (`quiet`), or the others.
+    ///
+    /// # Errors
+    /// The first part that cannot be read.
+    pub async fn describe(
+        &mut self,
+        cx: &BackupCx<'_>,
+        meta: &mut Metadata,
+        quiet: bool,
+    ) -> Result<()> {
+        for c in self.list.iter_mut().filter(|c| c.needs_quiet() == quiet) {
+            c.describe(cx, meta).await?;
+        }
+        meta.components
+            .sort_by_key(|c| ["db", "minio", "es", "secrets"].iter().position(|k| k == c));
+        Ok(())
+    }
+
+    /// Backup: write every part, in the archive's order (secrets, database, objects,
+    /// indices: the reverse of the commit order).
+    ///
+    /// # Errors
+    /// The first part that cannot be written.
+    pub async fn write(&mut self, cx: &BackupCx<'_>, writer: &mut ArchiveWriter) -> Result<()> {
+        for c in self.list.iter_mut().rev() {
+            c.write(cx, writer).await?;
+        }
+        Ok(())
     }
 
     /// # Errors

@@ -1,16 +1,18 @@
-//! The module's objects as a part of a restore: staged by copying the live objects in scope
-//! into the hold bucket (server-side), committed by deleting them and uploading the archived
-//! ones, whose counts and sizes are checked; undone by copying the held objects back.
+//! The module's objects as a part of a backup — listed, then streamed with their index — and
+//! of a restore: staged by copying the live objects in scope into the hold bucket
+//! (server-side), committed by deleting them and uploading the archived ones, whose counts and
+//! sizes are checked; undone by copying the held objects back.
 
 use async_trait::async_trait;
 
-use super::{Component, Cx, Left};
-use crate::archive::ObjectsMeta;
+use super::{BackupCx, Component, Cx, Left};
+use crate::archive::{ArchiveWriter, Metadata, ObjectsMeta};
 use crate::config::BucketPrefix;
 use crate::engine::objects::{self, Held, HOLD_BUCKET};
 use crate::engine::state::{HeldObjects, Step};
 use crate::error::{Error, Result};
 use crate::progress::Cancel;
+use crate::store::s3::ObjectInfo;
 use crate::store::s3::S3Client;
 
 pub struct Objects {
@@ -22,16 +24,19 @@ pub struct Objects {
     /// Buckets the restore creates (removed again on undo).
     created: Vec<String>,
     held: Option<Held>,
+    /// Backup: the objects listed while the apps were held still.
+    listed: Vec<(String, ObjectInfo)>,
 }
 
 impl Objects {
-    pub fn new(s3: S3Client, live: Vec<BucketPrefix>, meta: ObjectsMeta) -> Self {
+    pub fn new(s3: S3Client, live: Vec<BucketPrefix>) -> Self {
         Self {
             s3,
             scope: live,
-            meta,
+            meta: ObjectsMeta::default(),
             created: Vec::new(),
             held: None,
+            listed: Vec::new(),
         }
     }
 
@@ -67,8 +72,23 @@ impl Objects {
 
 #[async_trait]
 impl Component for Objects {
+    async fn describe(&mut self, cx: &BackupCx<'_>, meta: &mut Metadata) -> Result<()> {
+        self.listed = objects::list_scope(&self.s3, &self.scope, cx.module, cx.cancel).await?;
+        meta.objects = Some(objects::meta_for(&self.scope, &self.listed));
+        meta.components.push("minio".into());
+        Ok(())
+    }
+
+    async fn write(&mut self, cx: &BackupCx<'_>, writer: &mut ArchiveWriter) -> Result<()> {
+        let listed = std::mem::take(&mut self.listed);
+        objects::backup(&self.s3, listed, writer, cx.module, cx.progress, cx.cancel).await
+    }
+
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         let module = cx.module;
+        if let Some(meta) = &cx.verified.metadata.objects {
+            self.meta = meta.clone();
+        }
         let s3err = |e: crate::store::s3::S3Error| e.into_error(module);
         self.s3.list_buckets(cx.cancel).await.map_err(s3err)?;
         if self

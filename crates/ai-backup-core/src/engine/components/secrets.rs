@@ -1,10 +1,12 @@
-//! The secrets the module's data depends on, as a part of a restore: checked before anything
-//! is touched (a differing key is refused unless the user asked to restore it), written into
-//! their files after the database is in place, and put back as they were on undo.
+//! The secrets the module's data depends on. A backup carries them in the archive. A restore
+//! checks them before anything is touched (a differing key is refused unless the user asked to
+//! restore it), writes them into their files after the database is in place, and puts them
+//! back as they were on undo.
 
 use async_trait::async_trait;
 
-use super::{Component, Cx, Left};
+use super::{BackupCx, Component, Cx, Left};
+use crate::archive::{self, ArchiveWriter, Metadata, SecretMeta};
 use crate::config::{ModuleConfig, SecretConfig};
 use crate::docker::DockerClient;
 use crate::engine::secret_check;
@@ -19,6 +21,8 @@ pub struct Secrets {
     plans: Vec<(SecretConfig, String)>,
     /// What was written, with the content it replaced.
     written: Vec<(SecretConfig, Previous)>,
+    /// Backup: the secrets found, by name.
+    found: Vec<(String, secrets::Found)>,
 }
 
 impl Secrets {
@@ -30,6 +34,7 @@ impl Secrets {
             restore,
             plans: Vec::new(),
             written: Vec::new(),
+            found: Vec::new(),
         }
     }
 
@@ -56,6 +61,48 @@ impl Secrets {
 
 #[async_trait]
 impl Component for Secrets {
+    /// A key is read with the apps running.
+    fn needs_quiet(&self) -> bool {
+        false
+    }
+
+    async fn describe(&mut self, cx: &BackupCx<'_>, meta: &mut Metadata) -> Result<()> {
+        let Some(d) = &self.docker else {
+            return Ok(());
+        };
+        for spec in &self.module.secrets {
+            match secrets::read(d, spec).await? {
+                Some(f) => self.found.push((spec.name.clone(), f)),
+                None => cx.progress.warn(format!(
+                    "{} was not found in {} (neither {} nor {}); the archive will not carry it",
+                    spec.name,
+                    spec.container,
+                    spec.env.as_deref().unwrap_or("-"),
+                    spec.file.as_deref().unwrap_or("-")
+                )),
+            }
+        }
+        for (name, f) in &self.found {
+            meta.secrets.push(SecretMeta {
+                name: name.clone(),
+                source: f.source.clone(),
+                entry: format!("{}{name}", archive::SECRETS_DIR),
+            });
+        }
+        if !self.found.is_empty() {
+            meta.components.push("secrets".into());
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, _cx: &BackupCx<'_>, writer: &mut ArchiveWriter) -> Result<()> {
+        for (name, f) in &self.found {
+            let entry = format!("{}{name}", archive::SECRETS_DIR);
+            writer.add_bytes(&entry, f.value.as_bytes()).await?;
+        }
+        Ok(())
+    }
+
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         let checks =
             secret_check::compare(self.docker.as_ref(), &self.module, cx.verified, cx.progress)
