@@ -63,7 +63,7 @@ pub async fn backup(
     }
     let target = target_path(&req.module, req.output.as_deref());
     let which = (req.module.as_str(), module, server);
-    let mut parts = components::open(config, which, docker.as_ref(), None, false, cancel).await?;
+    let mut parts = components::open(config, which, docker.as_ref(), None, cancel).await?;
     let cx = BackupCx {
         module: &req.module,
         progress,

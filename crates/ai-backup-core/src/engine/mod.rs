@@ -3,9 +3,11 @@
 //! before use, live data replaced only by a step that can be undone.
 
 mod apps;
+mod archive_scope;
 mod backup;
 mod components;
 mod indices;
+mod object_upload;
 mod objects;
 mod overview;
 mod plan;

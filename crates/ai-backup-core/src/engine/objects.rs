@@ -7,19 +7,19 @@ use std::collections::BTreeMap;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use crate::archive::{self, ArchiveReader, ArchiveWriter, ObjectCount, ObjectRecord, ObjectsMeta};
+use crate::archive::{self, ArchiveWriter, ObjectCount, ObjectRecord, ObjectsMeta};
 use crate::config::BucketPrefix;
 use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
 use crate::store::s3::{ObjectInfo, S3Client, S3Error};
 
 /// Objects up to this size are fetched ahead, several at once.
-const SMALL: u64 = 1 << 20;
-const IN_FLIGHT: usize = 8;
+pub(super) const SMALL: u64 = 1 << 20;
+pub(super) const IN_FLIGHT: usize = 8;
 /// Bucket that holds the live objects while a restore runs.
 pub const HOLD_BUCKET: &str = "ai-backup-hold";
 
-fn s3err(module: &str) -> impl Fn(S3Error) -> Error + '_ {
+pub(super) fn s3err(module: &str) -> impl Fn(S3Error) -> Error + '_ {
     move |e| e.into_error(module)
 }
 
@@ -262,7 +262,12 @@ async fn copy_aside(s3: &S3Client, held: &Held, module: &str, cancel: &Cancel) -
     first.map_or(Ok(()), Err)
 }
 
-async fn ensure_bucket(s3: &S3Client, bucket: &str, module: &str, cancel: &Cancel) -> Result<()> {
+pub(super) async fn ensure_bucket(
+    s3: &S3Client,
+    bucket: &str,
+    module: &str,
+    cancel: &Cancel,
+) -> Result<()> {
     if s3
         .bucket_exists(bucket, cancel)
         .await
@@ -310,66 +315,6 @@ pub async fn delete_listed(
             .map_err(s3err(module))?;
     }
     Ok(())
-}
-
-/// Upload the archive's objects (buckets recreated when missing), then check counts and bytes.
-pub async fn load(
-    s3: &S3Client,
-    path: &std::path::Path,
-    records: &[ObjectRecord],
-    meta: &ObjectsMeta,
-    module: &str,
-    progress: &Progress,
-    cancel: &Cancel,
-) -> Result<()> {
-    let total: u64 = records.iter().map(|r| r.size).sum();
-    progress.phase("objects-load", Some(total));
-    for bucket in meta.bucket_names() {
-        ensure_bucket(s3, &bucket, module, cancel).await?;
-    }
-    let by_path: BTreeMap<String, &ObjectRecord> = records
-        .iter()
-        .map(|r| (archive::object_path(&r.bucket, &r.key), r))
-        .collect();
-    let mut reader = ArchiveReader::open(path).await?;
-    let mut done = 0u64;
-    let mut pending = futures_util::stream::FuturesUnordered::new();
-    while let Some(h) = reader.next_entry().await? {
-        let Some(rec) = by_path.get(&h.path) else {
-            continue;
-        };
-        if cancel.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        if h.size <= SMALL {
-            let data = reader.read_entry(SMALL).await?;
-            pending.push(async move {
-                let mut src = data.as_slice();
-                s3.put_object(
-                    &rec.bucket,
-                    &rec.key,
-                    data.len() as u64,
-                    &mut src,
-                    &rec.meta,
-                    cancel,
-                )
-                .await
-            });
-            while pending.len() >= IN_FLIGHT {
-                pending.try_next().await.map_err(s3err(module))?;
-            }
-        } else {
-            let mut body = reader.entry_reader();
-            s3.put_object(&rec.bucket, &rec.key, h.size, &mut body, &rec.meta, cancel)
-                .await
-                .map_err(s3err(module))?;
-        }
-        done += h.size;
-        progress.bytes("objects-load", done);
-    }
-    while pending.try_next().await.map_err(s3err(module))?.is_some() {}
-    drop(pending);
-    check(s3, meta, module, cancel).await
 }
 
 /// The objects in scope now match what the archive recorded.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::apps::Apps;
-use super::components::{self, Cx};
+use super::components::{self, Cx, RestoreOf};
 use super::state::{self, Durable, RestoreState, Step};
 use super::{old_name, staged_name};
 use crate::archive::{self, ArchiveReader, Verified};
@@ -61,8 +61,12 @@ pub async fn restore(
     check_fits(&verified, req, server)?;
     let docker = super::docker_for(&config.docker, module, server, progress).await?;
     let which = (req.module.as_str(), module, server);
-    let (meta, secrets) = (Some(&verified.metadata), req.restore_secrets);
-    let mut parts = components::open(config, which, docker.as_ref(), meta, secrets, cancel).await?;
+    let of = RestoreOf {
+        archive: &req.archive,
+        verified: &verified,
+        restore_secrets: req.restore_secrets,
+    };
+    let mut parts = components::open(config, which, docker.as_ref(), Some(&of), cancel).await?;
     let journal = Journal::new(&config.journal);
     let state = Durable {
         st: new_state(req, &module.database),

@@ -25,8 +25,16 @@ pub use indices::Indices;
 pub use objects::Objects;
 pub use secrets::Secrets;
 
-use super::scope;
+use super::{archive_scope, scope};
 use crate::config::{Config, ModuleConfig, ServerConfig};
+
+/// The archive a restore puts in place, for `open`.
+pub struct RestoreOf<'a> {
+    pub archive: &'a Path,
+    pub verified: &'a Verified,
+    /// Put the archived secrets in place when the module's differ.
+    pub restore_secrets: bool,
+}
 use crate::docker::DockerClient;
 use crate::store;
 
@@ -40,13 +48,18 @@ pub async fn open(
     config: &Config,
     (module_id, module, server): (&str, &ModuleConfig, &ServerConfig),
     docker: Option<&DockerClient>,
-    archived: Option<&Metadata>,
-    restore_secrets: bool,
+    restore: Option<&RestoreOf<'_>>,
     cancel: &Cancel,
 ) -> Result<Parts> {
     let db = store::open(server, docker).await?;
     let clients = scope::clients(config, module, docker).await?;
     let live = scope::resolve(module, &*db, &clients, cancel).await?;
+    if let Some(r) = restore {
+        let archive = (r.archive, r.verified);
+        archive_scope::check(config, module_id, (&live, &clients), archive, cancel).await?;
+    }
+    let archived = restore.map(|r| &r.verified.metadata);
+    let restore_secrets = restore.is_some_and(|r| r.restore_secrets);
     let wanted = |has: bool, client: bool, key: &str, what: &str| {
         match archived {
         None => Ok(client),

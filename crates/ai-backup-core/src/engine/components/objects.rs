@@ -199,9 +199,10 @@ impl Objects {
             path: cx.archive.to_path_buf(),
             reason,
         })?;
-        objects::load(
+        let archive = (cx.archive, cx.verified);
+        crate::engine::object_upload::load(
             s3,
-            cx.archive,
+            archive,
             &records,
             &self.meta,
             module,
