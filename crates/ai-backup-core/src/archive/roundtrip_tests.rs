@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 use super::*;
 use crate::progress::{Cancel, Progress};
 
-fn meta(module: &str) -> Metadata {
+pub(super) fn meta(module: &str) -> Metadata {
     Metadata {
         format: FORMAT_NAME.into(),
         format_version: FORMAT_VERSION,
@@ -64,7 +64,7 @@ async fn write(dir: &Path, m: &Metadata, data: &[u8], part: usize) -> PathBuf {
     path
 }
 
-async fn verify_path(p: &Path) -> crate::Result<Verified> {
+pub(super) async fn verify_path(p: &Path) -> crate::Result<Verified> {
     verify(p, &Progress::silent(), &Cancel::new()).await
 }
 
@@ -151,7 +151,7 @@ async fn empty_stream_still_has_a_part() {
     );
 }
 
-fn refused_reason(r: crate::Result<Verified>) -> String {
+pub(super) fn refused_reason(r: crate::Result<Verified>) -> String {
     match r {
         Err(crate::Error::ArchiveRefused { reason, .. }) => reason,
         other => panic!("expected a refusal, got {other:?}"),
@@ -221,4 +221,18 @@ async fn archive_is_private_to_its_owner() {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
         0o600
     );
+}
+
+#[tokio::test]
+async fn the_writer_refuses_names_its_reader_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ArchiveWriter::create(&dir.path().join("x.tar.gz"), &meta("n8n"))
+        .await
+        .unwrap();
+    for name in ["minio/b/../../x", "/abs", "a\\b", ""] {
+        match w.add_bytes(name, b"x").await {
+            Ok(()) => panic!("{name:?} was written"),
+            Err(e) => assert!(e.to_string().contains("refused"), "{e}"),
+        }
+    }
 }
