@@ -223,6 +223,49 @@ async fn archive_is_private_to_its_owner() {
     );
 }
 
+/// The error `ArchiveWriter::create` gives for `target`.
+async fn create_error(target: &Path) -> String {
+    match ArchiveWriter::create(target, &meta("n8n")).await {
+        Ok(_) => panic!("{} was created", target.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn an_existing_partial_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.tar.gz");
+    let partial = dir.path().join("x.tar.gz.partial");
+    std::fs::write(&partial, b"someone else's").unwrap();
+    let err = create_error(&path).await;
+    assert!(err.contains("x.tar.gz.partial exists already"), "{err}");
+    assert_eq!(std::fs::read(&partial).unwrap(), b"someone else's");
+    assert!(!path.exists());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_at_the_partial_path_is_refused_and_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.tar.gz");
+    let partial = dir.path().join("x.tar.gz.partial");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for target in [victim.clone(), dir.path().join("nowhere")] {
+        std::os::unix::fs::symlink(&target, &partial).unwrap();
+        let err = create_error(&path).await;
+        assert!(err.contains("x.tar.gz.partial exists already"), "{err}");
+        assert_eq!(std::fs::read_link(&partial).unwrap(), target);
+        std::fs::remove_file(&partial).unwrap();
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let mode = std::fs::metadata(&victim).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+    assert!(!dir.path().join("nowhere").exists());
+}
+
 #[tokio::test]
 async fn the_writer_refuses_names_its_reader_would_refuse() {
     let dir = tempfile::tempdir().unwrap();
