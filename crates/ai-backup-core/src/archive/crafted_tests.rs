@@ -176,6 +176,18 @@ async fn two_long_names_in_a_row_are_refused_and_directories_are_skipped() {
     assert_refused(&path, "two long-name entries in a row").await;
 
     let mut c = Crafted::new();
+    c.raw(b'L', b"././@LongLink", 4, b"abc\0");
+    c.tar.extend_from_slice(&[0u8; 1024]);
+    let path = dir.path().join("dangling.tar.gz");
+    std::fs::write(&path, gzip(&c.tar).await).unwrap();
+    assert_refused(&path, "a long-name entry naming nothing").await;
+
+    let mut c = Crafted::new();
+    c.raw(b'5', b"minio/", 3, b"abc");
+    let path = c.finish(dir.path(), "dc.tar.gz").await;
+    assert_refused(&path, "directory entry minio/ has content").await;
+
+    let mut c = Crafted::new();
     c.raw(b'5', b"minio/", 0, b"");
     c.file("minio/b/k", b"object");
     let path = c.finish(dir.path(), "d.tar.gz").await;

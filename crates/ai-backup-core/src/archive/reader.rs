@@ -128,6 +128,9 @@ impl ArchiveReader {
             let parsed = tarfmt::parse(&block)
                 .map_err(|e| self.refused(format!("it is not a valid tar archive ({e})")))?;
             let Parsed::Entry { kind, name, size } = parsed else {
+                if long_name.is_some() {
+                    return Err(self.refused("it ends with a long-name entry naming nothing"));
+                }
                 self.read_to_end().await?;
                 return Ok(None);
             };
@@ -143,7 +146,9 @@ impl ArchiveReader {
             };
             let path = self.accept(kind, name)?;
             if kind == Kind::Directory {
-                self.skip(size + tarfmt::padding(size) as u64).await?;
+                if size > 0 {
+                    return Err(self.refused(format!("directory entry {path} has content")));
+                }
                 continue;
             }
             self.remaining = size;
