@@ -4,10 +4,13 @@
 //! database dump) is stored as consecutive parts of bounded size, so it streams straight from
 //! the tool into the archive and back, with bounded memory and no temporary copy.
 
+#[cfg(test)]
+mod crafted_tests;
 mod metadata;
 mod reader;
 #[cfg(test)]
 mod roundtrip_tests;
+mod rules;
 mod tarfmt;
 mod verify;
 mod writer;
@@ -17,6 +20,9 @@ pub use metadata::{
     ObjectsMeta, SecretMeta, FORMAT_NAME,
 };
 pub use reader::ArchiveReader;
+pub use rules::{
+    MAX_ENTRIES, MAX_KEPT_BYTES, MAX_MANIFEST, MAX_NAME_BYTES, MAX_OBJECT_INDEX, MAX_SMALL_ENTRY,
+};
 pub use verify::{read_metadata, verify, Verified, SECRETS_DIR};
 pub use writer::ArchiveWriter;
 

@@ -1,5 +1,7 @@
 //! Reads an archive entry by entry as a stream, hashing every entry as it goes, so a restore
 //! can feed a dump straight from the file into a database tool without extracting anything.
+//! Every header passes the rules of `rules` here, so every path that reads an archive refuses
+//! links, devices, PAX headers, unsafe or repeated names and too many entries alike.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +10,8 @@ use sha2::{Digest, Sha256};
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
-use super::tarfmt::{self, Parsed, BLOCK};
+use super::rules::{self, Names, MAX_ENTRIES, MAX_NAME_BYTES};
+use super::tarfmt::{self, Kind, Parsed, BLOCK};
 use crate::error::{Error, Result};
 
 /// One entry's header.
@@ -26,6 +29,10 @@ pub struct ArchiveReader {
     pad: usize,
     peeked: Option<EntryHeader>,
     done: bool,
+    /// Names of the entries read so far, and the current one's (for messages).
+    names: Names,
+    current: String,
+    max_entries: u64,
 }
 
 impl ArchiveReader {
@@ -42,7 +49,17 @@ impl ArchiveReader {
             pad: 0,
             peeked: None,
             done: false,
+            names: Names::default(),
+            current: String::new(),
+            max_entries: MAX_ENTRIES,
         })
+    }
+
+    /// Refuse beyond `n` entries instead of `MAX_ENTRIES` (tests).
+    #[cfg(test)]
+    pub(crate) fn with_max_entries(mut self, n: u64) -> Self {
+        self.max_entries = n;
+        self
     }
 
     pub(crate) fn refused(&self, reason: impl Into<String>) -> Error {
@@ -108,48 +125,92 @@ impl ArchiveReader {
                 .read_exact(&mut block)
                 .await
                 .map_err(|e| self.read_err(e))?;
-            match tarfmt::parse(&block)
-                .map_err(|e| self.refused(format!("it is not a valid tar archive ({e})")))?
-            {
-                Parsed::End => {
-                    self.done = true;
-                    // Drain to the gzip trailer so its CRC and length are checked.
-                    let mut sink = Vec::new();
-                    self.inner
-                        .read_to_end(&mut sink)
-                        .await
-                        .map_err(|e| self.read_err(e))?;
-                    return Ok(None);
+            let parsed = tarfmt::parse(&block)
+                .map_err(|e| self.refused(format!("it is not a valid tar archive ({e})")))?;
+            let Parsed::Entry { kind, name, size } = parsed else {
+                if long_name.is_some() {
+                    return Err(self.refused("it ends with a long-name entry naming nothing"));
                 }
-                Parsed::LongName { size } => {
-                    if size > 64 << 10 {
-                        return Err(self.refused("it has an absurd long name entry"));
-                    }
-                    let mut name = vec![0u8; size as usize];
-                    self.inner
-                        .read_exact(&mut name)
-                        .await
-                        .map_err(|e| self.read_err(e))?;
-                    self.skip(tarfmt::padding(size) as u64).await?;
-                    while name.last() == Some(&0) {
-                        name.pop();
-                    }
-                    long_name = Some(name);
+                self.read_to_end().await?;
+                return Ok(None);
+            };
+            let name = match (kind, long_name.take()) {
+                (Kind::LongName, Some(_)) => {
+                    return Err(self.refused("it has two long-name entries in a row"))
                 }
-                Parsed::Other { size } => {
-                    self.skip(size + tarfmt::padding(size) as u64).await?;
-                    long_name = None;
+                (Kind::LongName, None) => {
+                    long_name = Some(self.read_long_name(size).await?);
+                    continue;
                 }
-                Parsed::File { name, size } => {
-                    let name = long_name.take().unwrap_or(name);
-                    let path = String::from_utf8(name)
-                        .map_err(|_| self.refused("an entry name is not UTF-8"))?;
-                    self.remaining = size;
-                    self.pad = tarfmt::padding(size);
-                    return Ok(Some(EntryHeader { path, size }));
+                (_, long) => long.unwrap_or(name),
+            };
+            let path = self.accept(kind, name)?;
+            if kind == Kind::Directory {
+                if size > 0 {
+                    return Err(self.refused(format!("directory entry {path} has content")));
                 }
+                continue;
             }
+            self.remaining = size;
+            self.pad = tarfmt::padding(size);
+            self.current.clone_from(&path);
+            return Ok(Some(EntryHeader { path, size }));
         }
+    }
+
+    /// At the end blocks: drain to the gzip trailer so its CRC and length are checked.
+    async fn read_to_end(&mut self) -> Result<()> {
+        self.done = true;
+        let mut sink = Vec::new();
+        self.inner
+            .read_to_end(&mut sink)
+            .await
+            .map_err(|e| self.read_err(e))?;
+        Ok(())
+    }
+
+    async fn read_long_name(&mut self, size: u64) -> Result<Vec<u8>> {
+        if size > MAX_NAME_BYTES as u64 + 1 {
+            return Err(self.refused(format!(
+                "it has a long-name entry of {size} bytes (names are at most {MAX_NAME_BYTES})"
+            )));
+        }
+        let mut name = vec![0u8; size as usize];
+        self.inner
+            .read_exact(&mut name)
+            .await
+            .map_err(|e| self.read_err(e))?;
+        self.skip(tarfmt::padding(size) as u64).await?;
+        while name.last() == Some(&0) {
+            name.pop();
+        }
+        Ok(name)
+    }
+
+    /// The entry's name, once its kind, its name and the number of entries pass the rules.
+    fn accept(&mut self, kind: Kind, name: Vec<u8>) -> Result<String> {
+        let path = String::from_utf8(name).map_err(|e| {
+            let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            self.refused(format!("entry {shown:?} has a name that is not UTF-8"))
+        })?;
+        if let Kind::Refused(what) = kind {
+            return Err(self.refused(format!(
+                "entry {path:?} is {what}; an archive holds only files and directories"
+            )));
+        }
+        if let Some(problem) = rules::name_problem(&path) {
+            return Err(self.refused(format!("entry name {path:?} is refused: {problem}")));
+        }
+        if self.names.len() >= self.max_entries {
+            return Err(self.refused(format!(
+                "it holds more than {} entries (at {path:?})",
+                self.max_entries
+            )));
+        }
+        if !self.names.insert(&path) {
+            return Err(self.refused(format!("entry {path} appears twice")));
+        }
+        Ok(path)
     }
 
     /// Copy the rest of the current entry into `dst`; returns its SHA-256 (hex) and size.
@@ -188,7 +249,12 @@ impl ArchiveReader {
     /// `read_entry`, with the SHA-256 of the bytes (hex) computed as they were read.
     pub async fn read_entry_hashed(&mut self, limit: u64) -> Result<(Vec<u8>, String)> {
         if self.remaining > limit {
-            return Err(self.refused(format!("an entry is larger than {limit} bytes")));
+            return Err(self.refused(format!(
+                "entry {} is {} bytes, over the limit of {} for it",
+                self.current,
+                self.remaining,
+                rules::size_text(limit)
+            )));
         }
         let mut out = Vec::with_capacity(self.remaining as usize);
         let (sha, _) = self.copy_entry(&mut out).await?;

@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 use super::*;
 use crate::progress::{Cancel, Progress};
 
-fn meta(module: &str) -> Metadata {
+pub(super) fn meta(module: &str) -> Metadata {
     Metadata {
         format: FORMAT_NAME.into(),
         format_version: FORMAT_VERSION,
@@ -64,7 +64,7 @@ async fn write(dir: &Path, m: &Metadata, data: &[u8], part: usize) -> PathBuf {
     path
 }
 
-async fn verify_path(p: &Path) -> crate::Result<Verified> {
+pub(super) async fn verify_path(p: &Path) -> crate::Result<Verified> {
     verify(p, &Progress::silent(), &Cancel::new()).await
 }
 
@@ -151,7 +151,7 @@ async fn empty_stream_still_has_a_part() {
     );
 }
 
-fn refused_reason(r: crate::Result<Verified>) -> String {
+pub(super) fn refused_reason(r: crate::Result<Verified>) -> String {
     match r {
         Err(crate::Error::ArchiveRefused { reason, .. }) => reason,
         other => panic!("expected a refusal, got {other:?}"),
@@ -221,4 +221,61 @@ async fn archive_is_private_to_its_owner() {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
         0o600
     );
+}
+
+/// The error `ArchiveWriter::create` gives for `target`.
+async fn create_error(target: &Path) -> String {
+    match ArchiveWriter::create(target, &meta("n8n")).await {
+        Ok(_) => panic!("{} was created", target.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn an_existing_partial_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.tar.gz");
+    let partial = dir.path().join("x.tar.gz.partial");
+    std::fs::write(&partial, b"someone else's").unwrap();
+    let err = create_error(&path).await;
+    assert!(err.contains("x.tar.gz.partial exists already"), "{err}");
+    assert_eq!(std::fs::read(&partial).unwrap(), b"someone else's");
+    assert!(!path.exists());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_at_the_partial_path_is_refused_and_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.tar.gz");
+    let partial = dir.path().join("x.tar.gz.partial");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for target in [victim.clone(), dir.path().join("nowhere")] {
+        std::os::unix::fs::symlink(&target, &partial).unwrap();
+        let err = create_error(&path).await;
+        assert!(err.contains("x.tar.gz.partial exists already"), "{err}");
+        assert_eq!(std::fs::read_link(&partial).unwrap(), target);
+        std::fs::remove_file(&partial).unwrap();
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let mode = std::fs::metadata(&victim).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+    assert!(!dir.path().join("nowhere").exists());
+}
+
+#[tokio::test]
+async fn the_writer_refuses_names_its_reader_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = ArchiveWriter::create(&dir.path().join("x.tar.gz"), &meta("n8n"))
+        .await
+        .unwrap();
+    for name in ["minio/b/../../x", "/abs", "a\\b", ""] {
+        match w.add_bytes(name, b"x").await {
+            Ok(()) => panic!("{name:?} was written"),
+            Err(e) => assert!(e.to_string().contains("refused"), "{e}"),
+        }
+    }
 }

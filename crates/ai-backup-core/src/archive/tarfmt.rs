@@ -4,18 +4,26 @@
 use std::io;
 
 pub const BLOCK: usize = 512;
+/// Name of the GNU long-name header `file_header` writes before a name over 100 bytes.
+const LONG_LINK_NAME: &[u8] = b"././@LongLink";
 
 /// Header block(s) for a regular file `path` of `size` bytes. Paths over 100 bytes get a GNU
 /// long-name entry first, which GNU tar, bsdtar and the tar crate all read.
 pub fn file_header(path: &str, size: u64, mtime: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(BLOCK * 3);
+    if let Some(problem) = super::rules::name_problem(path) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("entry name {path:?} refused: {problem}"),
+        ));
+    }
     let name = path.as_bytes();
     if name.len() > 100 {
         let mut long = tar::Header::new_gnu();
         long.set_entry_type(tar::EntryType::GNULongName);
         long.set_size(name.len() as u64 + 1);
         long.set_mode(0o600);
-        long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        long.as_old_mut().name[..LONG_LINK_NAME.len()].copy_from_slice(LONG_LINK_NAME);
         long.set_cksum();
         out.extend_from_slice(long.as_bytes());
         out.extend_from_slice(name);
@@ -49,9 +57,44 @@ pub fn padding(size: u64) -> usize {
 /// What one header block says.
 pub enum Parsed {
     End,
-    File { name: Vec<u8>, size: u64 },
-    LongName { size: u64 },
-    Other { size: u64 },
+    Entry {
+        kind: Kind,
+        name: Vec<u8>,
+        size: u64,
+    },
+}
+
+/// The kinds of entry a reader tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Directory,
+    /// A GNU long-name entry exactly as `file_header` writes it: its content is the name of
+    /// the file entry that follows.
+    LongName,
+    /// Anything else, with what it is (for the refusal).
+    Refused(&'static str),
+}
+
+fn kind(h: &tar::Header) -> Kind {
+    use tar::EntryType as T;
+    Kind::Refused(match h.entry_type() {
+        T::Regular => return Kind::File,
+        T::Directory => return Kind::Directory,
+        T::GNULongName if h.path_bytes().as_ref() == LONG_LINK_NAME => return Kind::LongName,
+        T::GNULongName => "a GNU long-name entry unlike those ai-backup writes",
+        T::Symlink => "a symbolic link",
+        T::Link => "a hard link",
+        T::Char => "a character device",
+        T::Block => "a block device",
+        T::Fifo => "a FIFO",
+        T::XHeader => "a PAX extended header",
+        T::XGlobalHeader => "a PAX global header",
+        T::GNULongLink => "a GNU long link target",
+        T::GNUSparse => "a GNU sparse file",
+        T::Continuous => "a contiguous file",
+        _ => "of an unknown tar entry type",
+    })
 }
 
 pub fn parse(block: &[u8; BLOCK]) -> io::Result<Parsed> {
@@ -82,12 +125,9 @@ pub fn parse(block: &[u8; BLOCK]) -> io::Result<Parsed> {
     let size = h
         .entry_size()
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad tar entry size"))?;
-    Ok(match h.entry_type() {
-        tar::EntryType::GNULongName => Parsed::LongName { size },
-        tar::EntryType::Regular | tar::EntryType::Continuous => Parsed::File {
-            name: h.path_bytes().into_owned(),
-            size,
-        },
-        _ => Parsed::Other { size },
+    Ok(Parsed::Entry {
+        kind: kind(h),
+        name: h.path_bytes().into_owned(),
+        size,
     })
 }

@@ -2,12 +2,15 @@
 //! entry present with the size and SHA-256 the manifest recorded, nothing extra, the gzip
 //! stream intact to its last byte.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::metadata::{Manifest, Metadata, FORMAT_NAME};
-use super::reader::ArchiveReader;
-use super::{FORMAT_VERSION, MANIFEST_ENTRY, METADATA_ENTRY};
+use sha2::{Digest, Sha256};
+
+use super::metadata::{Manifest, ManifestEntry, Metadata, FORMAT_NAME};
+use super::reader::{ArchiveReader, EntryHeader};
+use super::rules::{self, MAX_KEPT_BYTES, MAX_MANIFEST, MAX_OBJECT_INDEX, MAX_SMALL_ENTRY};
+use super::{FORMAT_VERSION, MANIFEST_ENTRY, METADATA_ENTRY, OBJECT_INDEX_ENTRY};
 use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
 
@@ -18,10 +21,9 @@ pub struct Verified {
     pub manifest: Manifest,
     /// Content of the small entries kept in memory, by entry path: `secrets/` (never printed),
     /// the objects index, the index definitions.
-    pub secrets: std::collections::BTreeMap<String, Vec<u8>>,
+    pub secrets: BTreeMap<String, Vec<u8>>,
 }
 
-const META_LIMIT: u64 = 16 << 20;
 /// Entries under this directory hold secrets.
 pub const SECRETS_DIR: &str = "secrets/";
 
@@ -36,31 +38,23 @@ pub async fn read_metadata(path: &Path) -> Result<Metadata> {
         Some(h) if h.path == METADATA_ENTRY => {}
         _ => return Err(r.refused("it is not an ai-backup archive")),
     }
-    let bytes = r.read_entry(META_LIMIT).await?;
+    let bytes = r.read_entry(MAX_SMALL_ENTRY).await?;
     parse_metadata(&bytes).map_err(|reason| r.refused(reason))
 }
 
-/// Read `path` whole and check it.
+/// Read `path` whole and check it. Memory stays within the limits of `rules` whatever the
+/// archive holds: the entries are compared with the manifest through one running digest, and
+/// only the entries kept in `Verified::secrets` are held, within their budget.
 ///
 /// # Errors
-/// `Error::ArchiveRefused` saying why: not ours, newer format, truncated, corrupt, tampered.
+/// `Error::ArchiveRefused` saying why: not ours, newer format, truncated, corrupt, tampered,
+/// an entry or a size beyond the limits.
 pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result<Verified> {
     let refused = |reason: String| Error::ArchiveRefused {
         path: path.to_path_buf(),
         reason,
     };
-    let total = match tokio::fs::metadata(path).await {
-        Ok(m) if m.is_file() => m.len(),
-        Ok(_) => return Err(Error::Usage(format!("{} is not a file", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Usage(format!(
-                "archive {} does not exist",
-                path.display()
-            )))
-        }
-        Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), e)),
-    };
-    progress.phase("verify", Some(total));
+    progress.phase("verify", Some(archive_size(path).await?));
     let mut r = ArchiveReader::open(path).await?;
     let first = r
         .next_entry()
@@ -72,17 +66,13 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
             first.path
         )));
     }
-    let (meta_bytes, meta_sha) = r.read_entry_hashed(META_LIMIT).await?;
+    let (meta_bytes, meta_sha) = r.read_entry_hashed(MAX_SMALL_ENTRY).await?;
     let metadata = parse_metadata(&meta_bytes).map_err(refused)?;
-
-    let mut seen = vec![(
-        METADATA_ENTRY.to_string(),
-        meta_bytes.len() as u64,
-        meta_sha,
-    )];
+    let mut seen = Tally::default();
+    seen.add(METADATA_ENTRY, meta_bytes.len() as u64, &meta_sha);
     let mut manifest: Option<Manifest> = None;
     let mut done = 0u64;
-    let mut secrets = std::collections::BTreeMap::new();
+    let mut kept = Kept::default();
     while let Some(h) = r.next_entry().await? {
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
@@ -91,53 +81,26 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
             return Err(refused(format!("entry {} follows the manifest", h.path)));
         }
         if h.path == MANIFEST_ENTRY {
-            let bytes = r.read_entry(META_LIMIT).await?;
+            let bytes = r.read_entry(MAX_MANIFEST).await?;
             manifest = Some(
                 serde_json::from_slice(&bytes)
                     .map_err(|e| refused(format!("its manifest is unreadable ({e})")))?,
             );
             continue;
         }
-        let (sha, size) = if h.path.starts_with(SECRETS_DIR)
-            || h.path == super::OBJECT_INDEX_ENTRY
-            || h.path.ends_with("/definition.json")
-        {
-            let (bytes, sha) = r.read_entry_hashed(META_LIMIT * 16).await?;
-            let n = bytes.len() as u64;
-            secrets.insert(h.path.clone(), bytes);
-            (sha, n)
-        } else {
-            r.copy_entry(&mut tokio::io::sink()).await?
+        let (sha, size) = match kept_limit(&h.path) {
+            Some(limit) => kept.read(&mut r, &h, limit).await?,
+            None => r.copy_entry(&mut tokio::io::sink()).await?,
         };
         done += size;
         progress.bytes("verify", done);
-        seen.push((h.path, size, sha));
+        seen.add(&h.path, size, &sha);
     }
     let manifest =
         manifest.ok_or_else(|| refused("it is truncated (no manifest at the end)".into()))?;
-    if manifest.entries.len() != seen.len() {
-        return Err(refused(format!(
-            "the manifest lists {} entries but the archive holds {}",
-            manifest.entries.len(),
-            seen.len()
-        )));
-    }
-    let mut names = HashSet::new();
-    for (m, (path, size, sha)) in manifest.entries.iter().zip(&seen) {
-        if &m.path != path {
-            return Err(refused(format!(
-                "entry {path} is not where the manifest says"
-            )));
-        }
-        if !names.insert(path.as_str()) {
-            return Err(refused(format!("entry {path} appears twice")));
-        }
-        if m.size != *size || &m.sha256 != sha {
-            return Err(refused(format!(
-                "entry {path} is corrupt (checksum mismatch)"
-            )));
-        }
-    }
+    compare(path, &manifest, &seen, cancel)
+        .await?
+        .map_or(Ok(()), |reason| Err(refused(reason)))?;
     let has_dump = manifest
         .entries
         .iter()
@@ -151,8 +114,144 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
     Ok(Verified {
         metadata,
         manifest,
-        secrets,
+        secrets: kept.entries,
     })
+}
+
+/// The archive's size, or why it cannot be read at all.
+async fn archive_size(path: &Path) -> Result<u64> {
+    match tokio::fs::metadata(path).await {
+        Ok(m) if m.is_file() => Ok(m.len()),
+        Ok(_) => Err(Error::Usage(format!("{} is not a file", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Usage(format!(
+            "archive {} does not exist",
+            path.display()
+        ))),
+        Err(e) => Err(Error::io(format!("cannot open {}", path.display()), e)),
+    }
+}
+
+/// The limit of an entry `verify` keeps in memory; `None` for the entries it only hashes.
+fn kept_limit(path: &str) -> Option<u64> {
+    if path == OBJECT_INDEX_ENTRY {
+        Some(MAX_OBJECT_INDEX)
+    } else if path.starts_with(SECRETS_DIR) || path.ends_with("/definition.json") {
+        Some(MAX_SMALL_ENTRY)
+    } else {
+        None
+    }
+}
+
+/// The entries kept in memory, and the bytes of the small ones together (the objects index
+/// has a limit of its own, and there is only one).
+#[derive(Default)]
+struct Kept {
+    entries: BTreeMap<String, Vec<u8>>,
+    small: u64,
+}
+
+impl Kept {
+    /// Read the current entry into memory; returns its SHA-256 (hex) and size.
+    async fn read(
+        &mut self,
+        r: &mut ArchiveReader,
+        h: &EntryHeader,
+        limit: u64,
+    ) -> Result<(String, u64)> {
+        if h.path != OBJECT_INDEX_ENTRY && h.size <= limit {
+            let total = self.small + h.size;
+            if total > MAX_KEPT_BYTES {
+                return Err(r.refused(format!(
+                    "entry {} would bring the secrets and index definitions held in memory to {total} bytes, over the limit of {}",
+                    h.path,
+                    rules::size_text(MAX_KEPT_BYTES)
+                )));
+            }
+            self.small = total;
+        }
+        let (bytes, sha) = r.read_entry_hashed(limit).await?;
+        let size = bytes.len() as u64;
+        self.entries.insert(h.path.clone(), bytes);
+        Ok((sha, size))
+    }
+}
+
+/// Every entry's path, size and SHA-256, in order, folded into one digest: comparing it with
+/// the manifest's takes the same memory for ten entries or millions.
+struct Tally {
+    count: u64,
+    digest: Sha256,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            digest: Sha256::new(),
+        }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, path: &str, size: u64, sha: &str) {
+        self.count += 1;
+        for field in [path.as_bytes(), sha.as_bytes()] {
+            self.digest.update((field.len() as u64).to_le_bytes());
+            self.digest.update(field);
+        }
+        self.digest.update(size.to_le_bytes());
+    }
+
+    fn of(entries: &[ManifestEntry]) -> Self {
+        let mut t = Self::default();
+        for e in entries {
+            t.add(&e.path, e.size, &e.sha256);
+        }
+        t
+    }
+}
+
+/// Why the archive's entries differ from its manifest, if they do. Only when they differ is
+/// the archive read a second time, beside the manifest, to name the first entry that differs.
+async fn compare(
+    path: &Path,
+    manifest: &Manifest,
+    seen: &Tally,
+    cancel: &Cancel,
+) -> Result<Option<String>> {
+    let listed = Tally::of(&manifest.entries);
+    if listed.count != seen.count {
+        return Ok(Some(format!(
+            "the manifest lists {} entries but the archive holds {}",
+            listed.count, seen.count
+        )));
+    }
+    if listed.digest.finalize() == seen.digest.clone().finalize() {
+        return Ok(None);
+    }
+    let mut r = ArchiveReader::open(path).await?;
+    for m in &manifest.entries {
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let Some(h) = r.next_entry().await? else {
+            break;
+        };
+        if h.path != m.path {
+            return Ok(Some(format!(
+                "entry {} is not where the manifest says",
+                h.path
+            )));
+        }
+        let (sha, size) = r.copy_entry(&mut tokio::io::sink()).await?;
+        if m.size != size || m.sha256 != sha {
+            return Ok(Some(format!(
+                "entry {} is corrupt (checksum mismatch)",
+                h.path
+            )));
+        }
+    }
+    Ok(Some("it changed while it was being read".into()))
 }
 
 /// Parse `metadata.json`, refusing foreign archives and newer format versions.

@@ -1,6 +1,8 @@
 //! Writes an archive: under `<name>.partial`, readable by its owner only, renamed to its final
 //! name only when complete. Dropped before `finish`, it removes the partial file, so a failed
-//! or cancelled backup leaves nothing behind.
+//! or cancelled backup leaves nothing behind. The partial file is always a new file: one that
+//! exists already (another backup's, or a symbolic link planted there) is refused and left
+//! alone, so the archive's bytes never go anywhere else and it is private from the first byte.
 
 use std::path::{Path, PathBuf};
 
@@ -39,14 +41,7 @@ impl ArchiveWriter {
         let mut partial = target.as_os_str().to_owned();
         partial.push(".partial");
         let partial = PathBuf::from(partial);
-        let mut opts = tokio::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        opts.mode(0o600);
-        let file = opts
-            .open(&partial)
-            .await
-            .map_err(|e| Error::io(format!("cannot create {}", partial.display()), e))?;
+        let file = create_partial(&partial).await?;
         let mut w = Self {
             out: Some(GzipEncoder::new(BufWriter::with_capacity(1 << 20, file))),
             partial,
@@ -225,6 +220,29 @@ impl ArchiveWriter {
         self.partial = PathBuf::new();
         Ok((self.target.clone(), manifest))
     }
+}
+
+/// Create `partial` as a new file, mode 0600 from the start, never through a symbolic link.
+async fn create_partial(partial: &Path) -> Result<File> {
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    opts.open(partial).await.map_err(|e| {
+        #[cfg(unix)]
+        let is_link = e.raw_os_error() == Some(libc::ELOOP);
+        #[cfg(not(unix))]
+        let is_link = false;
+        if e.kind() == std::io::ErrorKind::AlreadyExists || is_link {
+            Error::Usage(format!(
+                "{} exists already (a backup writing it now, one that was cut off, or \
+                 something else); it was left as it is: remove it if no backup is running",
+                partial.display()
+            ))
+        } else {
+            Error::io(format!("cannot create {}", partial.display()), e)
+        }
+    })
 }
 
 impl Drop for ArchiveWriter {

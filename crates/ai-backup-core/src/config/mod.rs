@@ -2,6 +2,8 @@
 //! AI-Server layout; a user TOML file overrides any key of it. One struct tree is the single
 //! source of truth for every setting, and `redacted()` is what `ai-backup config` prints.
 
+mod redact;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::store::elasticsearch::EsConfig;
 use crate::store::s3::S3Config;
+pub use redact::{redact_url, REDACTED};
 
 /// The built-in AI-Server profile, as TOML.
 pub const DEFAULT_PROFILE: &str = include_str!("default-profile.toml");
@@ -308,25 +311,6 @@ impl Config {
             ))
         })?;
         Ok((module, &self.servers[&module.server]))
-    }
-
-    /// The effective configuration as TOML, with every password replaced.
-    pub fn redacted(&self) -> String {
-        let mut copy = self.clone();
-        for server in copy.servers.values_mut() {
-            if server.password.is_some() {
-                server.password = Some("<redacted>".into());
-            }
-        }
-        for store in copy.object_stores.values_mut() {
-            *store = store.redacted();
-        }
-        for es in copy.search.values_mut() {
-            if es.password.is_some() {
-                es.password = Some("<redacted>".into());
-            }
-        }
-        toml::to_string_pretty(&copy).unwrap_or_default()
     }
 }
 
