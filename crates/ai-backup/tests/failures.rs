@@ -354,3 +354,36 @@ fn assert_busy(out: &common::bin::Out, held_by: &str, what: &str) {
         "{what}: {said}"
     );
 }
+
+/// A cancel after the commit point (the database swapped in, the app starting) does not undo a
+/// restore that is finishing: it ends with the archived data and exit 0, and says the cancel
+/// came too late, never "cancelled" over data that was replaced.
+#[test]
+fn a_cancel_while_the_app_starts_after_the_swap_finishes_the_restore() {
+    let env = common::setup();
+    let m = Module::N8n;
+    db::seed(m);
+    let archived = fp::module(m);
+    let archive = env.backup(m, "out");
+    common::write_more(m);
+    let mut child = env.spawn(&[
+        "--json",
+        "restore",
+        m.id(),
+        archive.to_str().unwrap(),
+        "--yes",
+    ]);
+    child.wait_phase("start-apps", Duration::from_secs(120));
+    child.sigint();
+    let out = child.finish(Duration::from_secs(240));
+    out.assert_code(0, "a restore cancelled after its commit point");
+    assert_eq!(out.last_json()["success"], true, "{}", out.stdout);
+    assert!(
+        out.text().contains("after the new data was committed"),
+        "the outcome says the cancel came too late: {}",
+        out.text()
+    );
+    fp::assert_same(&archived, &fp::module(m), "data after the late cancel");
+    assert_eq!(db::leftovers(), vec![], "databases left behind");
+    docker::assert_apps_running();
+}

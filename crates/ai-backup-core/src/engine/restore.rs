@@ -107,6 +107,9 @@ pub async fn restore(
             return Err(e);
         }
     };
+    if cancel.is_cancelled() {
+        progress.warn("the cancel came after the new data was committed: the restore was finished, not undone");
+    }
     parts.release(&mut cx).await;
     cx.state.done();
     let report = parts.report();
