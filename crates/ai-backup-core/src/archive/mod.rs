@@ -4,6 +4,7 @@
 //! database dump) is stored as consecutive parts of bounded size, so it streams straight from
 //! the tool into the archive and back, with bounded memory and no temporary copy.
 
+mod accounted;
 #[cfg(test)]
 mod crafted_tests;
 mod metadata;

@@ -30,10 +30,31 @@ pub(super) fn meta(module: &str) -> Metadata {
             owner: None,
             stats: DbStats::default(),
         },
-        secrets: vec![],
-        objects: None,
+        secrets: vec![SecretMeta {
+            name: "key".into(),
+            source: "env:KEY".into(),
+            entry: "secrets/key".into(),
+        }],
+        objects: Some(ObjectsMeta {
+            scope: vec![("bucket".into(), String::new())],
+            buckets: Default::default(),
+            index_entry: OBJECT_INDEX_ENTRY.into(),
+        }),
         indices: None,
     }
+}
+
+/// The objects index recording the object at `minio/bucket/<key>`.
+fn index_of(key: &str) -> Vec<u8> {
+    let r = ObjectRecord {
+        bucket: "bucket".into(),
+        key: key.into(),
+        size: 9,
+        meta: Default::default(),
+    };
+    let mut line = serde_json::to_vec(&r).unwrap();
+    line.push(b'\n');
+    line
 }
 
 /// A dump-like stream: deterministic, not compressible to nothing.
@@ -48,8 +69,13 @@ async fn write(dir: &Path, m: &Metadata, data: &[u8], part: usize) -> PathBuf {
         .unwrap()
         .with_part_size(part);
     w.add_bytes("secrets/key", b"k3y").await.unwrap();
-    let long = format!("minio/bucket/{}/file with spaces é.bin", "d".repeat(120));
-    w.add_bytes(&long, b"long name").await.unwrap();
+    let key = format!("{}/file with spaces é.bin", "d".repeat(120));
+    w.add_bytes(&object_path("bucket", &key), b"long name")
+        .await
+        .unwrap();
+    w.add_bytes(OBJECT_INDEX_ENTRY, &index_of(&key))
+        .await
+        .unwrap();
     let mut src = data;
     w.add_stream(
         "db/n8n_db.sql",
@@ -116,7 +142,7 @@ async fn plain_tar_reads_it() {
         .map(|e| e.unwrap().path().unwrap().display().to_string())
         .collect();
     assert_eq!(names[0], "metadata.json");
-    assert_eq!(names.len(), 2 + 1 + 3 + 1);
+    assert_eq!(names.len(), 2 + 1 + 3 + 2);
 }
 
 /// Decompress with the async decoder into memory (tests only).

@@ -111,6 +111,14 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
             metadata.db.entry
         )));
     }
+    let index = kept.entries.get(OBJECT_INDEX_ENTRY).map(Vec::as_slice);
+    let unaccounted = super::accounted::unaccounted(&metadata, &manifest, index);
+    if !unaccounted.is_empty() {
+        return Err(refused(format!(
+            "it holds what its metadata does not describe: {}",
+            unaccounted.join(", ")
+        )));
+    }
     Ok(Verified {
         metadata,
         manifest,

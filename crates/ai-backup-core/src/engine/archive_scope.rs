@@ -34,6 +34,13 @@ pub async fn check(
         let existing = objects::bucket_names(s3, module_id, cancel).await?;
         let archived = meta.prefixes();
         outside.extend(judge.objects_outside(&archived, &live.objects, &existing));
+        let unscoped = meta
+            .buckets
+            .keys()
+            .filter(|b| !archived.iter().any(|p| &p.bucket == *b));
+        outside.extend(
+            unscoped.map(|b| format!("bucket {b} (counted but not in the archive's scope)")),
+        );
         let index = verified
             .secrets
             .get(&meta.index_entry)

@@ -86,3 +86,69 @@ pub fn rewrite_metadata(src: &Path, dst: &Path, edit: impl Fn(&mut serde_json::V
     all[last].1 = serde_json::to_vec_pretty(&manifest).unwrap();
     write(dst, &all);
 }
+
+/// Rewrite a real archive as someone who made it could: `edit` changes, adds or removes
+/// entries (metadata.json first, manifest.json last), `links` adds symlink entries after
+/// metadata.json, and the manifest is recomputed over everything else, so that `verify` finds
+/// the archive whole and only the restore's own checks stand in the way.
+pub fn craft(
+    src: &Path,
+    dst: &Path,
+    edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>),
+    links: &[(&str, &str)],
+) {
+    let mut all = entries(src);
+    let manifest_entry = all.pop().expect("manifest.json last");
+    assert_eq!(manifest_entry.0, "manifest.json");
+    edit(&mut all);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&manifest_entry.1).unwrap();
+    manifest["entries"] = all
+        .iter()
+        .map(|(path, data)| {
+            serde_json::json!({"path": path, "size": data.len(), "sha256": sha256_hex(data)})
+        })
+        .collect();
+    all.push((
+        "manifest.json".into(),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    ));
+    let file = std::fs::File::create(dst).expect("create archive");
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    for (i, (name, data)) in all.iter().enumerate() {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o600);
+        h.set_mtime(1_700_000_000);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, data.as_slice())
+            .expect("append entry");
+        if i == 0 {
+            for (link, target) in links {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                h.set_mode(0o777);
+                b.append_link(&mut h, link, target).expect("append link");
+            }
+        }
+    }
+    b.into_inner()
+        .expect("finish tar")
+        .finish()
+        .expect("finish gzip")
+        .flush()
+        .expect("flush");
+}
+
+/// Edit the JSON of entry `name` in a list of entries.
+pub fn edit_json(
+    all: &mut [(String, Vec<u8>)],
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
+    let e = all.iter_mut().find(|(n, _)| n == name).expect("entry");
+    let mut v: serde_json::Value = serde_json::from_slice(&e.1).expect("JSON");
+    edit(&mut v);
+    e.1 = serde_json::to_vec_pretty(&v).unwrap();
+}
