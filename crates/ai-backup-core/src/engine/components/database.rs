@@ -146,6 +146,17 @@ impl Component for Database {
     }
 
     async fn discard(&mut self, cx: &mut Cx<'_>) -> std::result::Result<(), Left> {
+        // A swap that failed and put itself back may leave the empty database it made for
+        // the previous tables.
+        let calm = Cancel::new();
+        if self
+            .store
+            .stats(&self.old, &calm)
+            .await
+            .is_ok_and(|s| s.tables.is_empty())
+        {
+            let _ = self.store.drop_db(&self.old, &calm).await;
+        }
         if let Err(e) = self.drop_staged().await {
             cx.progress.warn(format!(
                 "the staged database {} could not be dropped ({e}); the next restore removes it. The live database {} was not touched",
@@ -180,6 +191,15 @@ impl Component for Database {
             .await;
         if let Err(e) = swapped {
             cx.log("swap-failed", &e.to_string());
+            // The swap puts the live side back itself; if even that failed, say where the
+            // previous data is.
+            let old = self.store.stats(&self.old, &calm).await;
+            if old.is_ok_and(|s| !s.tables.is_empty()) {
+                return Err(Error::RollbackIncomplete {
+                    message: e.to_string(),
+                    left: format!("the previous data is in database {}", self.old),
+                });
+            }
             return Err(e);
         }
         self.plan = Some(plan);
