@@ -59,6 +59,8 @@ fn refused(env: &Env, archive: &Path, what: &str, says: &str) -> i64 {
 }
 
 /// `restore --json --yes` of `archive`, with the child's exit code, output and peak RSS (KiB).
+/// The peak is the child's own `VmHWM`, sampled until it exits (a rusage from `wait4` would
+/// also count the test process's memory, which the child shares until it execs).
 fn run_measured(env: &Env, archive: &Path) -> (i32, String, i64) {
     let mut cmd = common::bin::program();
     cmd.arg("--config")
@@ -72,23 +74,29 @@ fn run_measured(env: &Env, archive: &Path) -> (i32, String, i64) {
         .stderr(Stdio::null())
         .stdin(Stdio::null());
     let mut child = cmd.spawn().expect("spawn ai-backup");
-    let mut out = String::new();
     let mut stdout = child.stdout.take().unwrap();
-    stdout.read_to_string(&mut out).expect("stdout");
-    let mut status = 0;
-    // SAFETY: waiting for our own child; rusage is a plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4");
-    // Reaped by wait4 above; forget the handle without waiting again.
-    std::mem::forget(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).expect("stdout");
+        out
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0i64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        }
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     };
-    (code, out, usage.ru_maxrss)
+    let out = reader.join().expect("stdout reader");
+    (status.code().unwrap_or(-1), out, peak)
 }
 
 fn crafted(env: &Env, name: &str) -> PathBuf {

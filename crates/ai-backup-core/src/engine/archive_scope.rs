@@ -56,8 +56,17 @@ pub async fn check(
         );
     }
     if let (Some(meta), Some(es)) = (&verified.metadata.indices, &clients.es) {
-        let existing = es.resolve(&["*".to_string()], cancel).await?;
         let archived: Vec<String> = meta.indices.keys().cloned().collect();
+        // Which of the literal names exist (a pattern is refused below, never resolved).
+        let literal: Vec<String> = archived
+            .iter()
+            .filter(|n| literal_index(n))
+            .cloned()
+            .collect();
+        let existing = match literal.is_empty() {
+            true => Vec::new(),
+            false => es.resolve(&literal, cancel).await?,
+        };
         outside.extend(judge.indices_outside(&archived, &live.indices, &existing));
     }
     if outside.is_empty() {
