@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The bench's instrument: time one command, its peak memory and the disk it needed beyond what
+it left behind; and print the results as a table.
+
+Usage: measure.py run RESULT ID LOG PATH... -- COMMAND...
+           Runs COMMAND, its output going to LOG, sampling the free space of each filesystem holding a PATH every
+           0.2 s. Appends one JSON line to RESULT, named ID: seconds, peak RSS in KiB (of COMMAND itself,
+           through /usr/bin/time -f %M) and extra disk: on each filesystem, the lowest free space
+           seen against the free space when COMMAND ended, summed. That is the room the command
+           needed beyond its output (an archive, a restored database), which stays on disk.
+       measure.py table RESULTS
+           One line per comparison: the ai-backup figure against each anchor.
+
+RESULTS lines are {"kind": "run", "id", "secs", "rss_kb", "extra"} from `run`, and
+{"kind": "case", "case", "anchor", "tool", "anchor_id"} written by scripts/bench, which names
+which run is the tool's and which is the anchor's.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+INTERVAL = 0.2
+
+
+def filesystems(paths):
+    """One existing path per filesystem (st_dev), so a shared filesystem is counted once."""
+    seen = {}
+    for p in paths:
+        while p and not os.path.exists(p):
+            p = os.path.dirname(p)
+        if p:
+            seen.setdefault(os.stat(p).st_dev, p)
+    return list(seen.values())
+
+
+def free(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def run(result, run_id, log, paths, cmd):
+    fss = filesystems(paths)
+    lowest = {p: free(p) for p in fss}
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(INTERVAL):
+            for p in fss:
+                lowest[p] = min(lowest[p], free(p))
+
+    with tempfile.NamedTemporaryFile("r", prefix="bench-time.") as tf:
+        sampler = threading.Thread(target=sample, daemon=True)
+        t0 = time.monotonic()
+        sampler.start()
+        with open(log, "ab") as out:
+            rc = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", tf.name, *cmd],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        secs = time.monotonic() - t0
+        done.set()
+        sampler.join()
+        last = (tf.read().strip().splitlines() or ["0"])[-1]
+        rss = int(last) if last.isdigit() else 0
+    end = {p: free(p) for p in fss}
+    extra = sum(max(0, end[p] - min(lowest[p], end[p])) for p in fss)
+    with open(result, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"kind": "run", "id": run_id, "secs": secs, "rss_kb": rss,
+                            "extra": extra, "rc": rc}) + "\n")
+    return rc
+
+
+def mib(n):
+    return f"{n / (1 << 20):.0f} MiB" if n >= 10 << 20 else f"{n / (1 << 20):.1f} MiB"
+
+
+def table(result):
+    runs, cases = {}, []
+    with open(result, encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if r["kind"] == "run":
+                runs[r["id"]] = r
+            else:
+                cases.append(r)
+    head = ("case", "anchor", "ratio", "ai-backup s", "anchor s", "peak RSS", "extra disk")
+    fmt = "{:<16} {:<34} {:>6} {:>11} {:>9} {:>9} {:>10}"
+    print(fmt.format(*head))
+    for c in cases:
+        tool, anchor = runs.get(c["tool"]), runs.get(c["anchor_id"])
+        if not tool or not anchor:
+            print(fmt.format(c["case"], c["anchor"], "-", "-", "-", "-", "-"))
+            continue
+        if tool["rc"] or anchor["rc"]:
+            print(fmt.format(c["case"], c["anchor"], "failed",
+                             "failed" if tool["rc"] else f"{tool['secs']:.1f}",
+                             "failed" if anchor["rc"] else f"{anchor['secs']:.1f}",
+                             "-", "-"))
+            continue
+        ratio = tool["secs"] / anchor["secs"] if anchor["secs"] > 0 else float("inf")
+        print(fmt.format(c["case"], c["anchor"], f"{ratio:.2f}", f"{tool['secs']:.1f}",
+                         f"{anchor['secs']:.1f}", mib(tool["rss_kb"] * 1024), mib(tool["extra"])))
+
+
+def main():
+    a = sys.argv[1:]
+    if len(a) >= 6 and a[0] == "run" and "--" in a:
+        sep = a.index("--")
+        sys.exit(run(a[1], a[2], a[3], a[4:sep], a[sep + 1:]))
+    elif len(a) == 2 and a[0] == "table":
+        table(a[1])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
