@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod bin;
 pub mod cancel;
+pub mod craft;
 pub mod db;
 pub mod docker;
 pub mod fp;
