@@ -17,6 +17,15 @@ pub enum Error {
     /// The archive is corrupt, truncated, foreign or of a newer format. Nothing was changed.
     #[error("archive {path} refused: {reason}")]
     ArchiveRefused { path: PathBuf, reason: String },
+    /// The dump holds something that would act outside its staging database (a client command,
+    /// a statement naming another database or a server program). Loading stopped before that
+    /// line reached the database client; the live data was not touched.
+    #[error("the dump was refused at line {line}: {what} (`{excerpt}`); nothing outside the staging database was changed")]
+    DumpRefused {
+        line: u64,
+        what: String,
+        excerpt: String,
+    },
     /// Another backup or restore of the module runs (here or in another process).
     #[error("another backup or restore of {module} is running{holder}; wait for it to end")]
     Busy { module: String, holder: String },
@@ -69,6 +78,7 @@ impl Error {
             Error::Usage(_)
                 | Error::Config { .. }
                 | Error::ArchiveRefused { .. }
+                | Error::DumpRefused { .. }
                 | Error::Busy { .. }
         )
     }

@@ -3,6 +3,7 @@
 //! place of the live one in a step that can be undone, so a restore never writes into the live
 //! database before the new content has loaded and checked out.
 
+mod dump_guard;
 pub mod elasticsearch;
 mod mysql;
 mod postgres;

@@ -1,7 +1,10 @@
 //! MySQL / MariaDB: mysqldump (or mariadb-dump) out, the mysql client into a new database, and
 //! a swap that moves every table in one atomic RENAME TABLE. Views, triggers, routines and
 //! events cannot move between databases, so their definitions are read first and re-created;
-//! the live ones are kept in memory (and in the journal) to put them back on rollback.
+//! the live ones are kept in memory (and in the journal) to put them back on rollback. The dump
+//! is loaded by a temporary user with no rights outside the new database (see `load`).
+
+mod load;
 
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
@@ -13,7 +16,7 @@ use crate::archive::DbStats;
 use crate::config::Engine;
 use crate::error::{Error, Result};
 use crate::progress::Cancel;
-use crate::runner::{capture, Stdin, Stdout, ToolCommand, ToolErrorKind};
+use crate::runner::{capture, Stdout, ToolCommand, ToolErrorKind};
 
 /// Delimiter for scripts that re-create routines (whose bodies contain `;`).
 const DELIM: &str = "$$ai_backup$$";
@@ -433,14 +436,7 @@ impl DatabaseStore for MysqlStore {
         input: &mut (dyn AsyncRead + Unpin + Send),
         cancel: &Cancel,
     ) -> Result<()> {
-        let cmd = self.client_cmd(Some(db), cancel).await?;
-        let stdin: Stdin<'_> = Some(input);
-        self.client
-            .runner
-            .run(&cmd, stdin, &mut tokio::io::sink(), cancel)
-            .await
-            .map_err(|e| self.err(&format!("loading the dump into {db}"), e))?;
-        Ok(())
+        self.load_least_privilege(db, input, cancel).await
     }
 
     async fn drop_db(&self, db: &str, cancel: &Cancel) -> Result<()> {

@@ -1,5 +1,8 @@
 //! PostgreSQL: pg_dump (plain SQL) out, psql in a single transaction into a new database, and
-//! a swap by renaming databases inside one transaction, which is atomic and cheap.
+//! a swap by renaming databases inside one transaction, which is atomic and cheap. The dump is
+//! loaded by a temporary role with no rights outside the new database (see `load`).
+
+mod load;
 
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
@@ -281,22 +284,7 @@ impl DatabaseStore for PostgresStore {
         input: &mut (dyn AsyncRead + Unpin + Send),
         cancel: &Cancel,
     ) -> Result<()> {
-        let cmd = self.command("psql").args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "--no-password",
-            "-d",
-            db,
-        ]);
-        self.client
-            .runner
-            .run(&cmd, Some(input), &mut tokio::io::sink(), cancel)
-            .await
-            .map_err(|e| self.err(&format!("loading the dump into {db}"), e))?;
-        Ok(())
+        self.load_least_privilege(db, input, cancel).await
     }
 
     async fn drop_db(&self, db: &str, cancel: &Cancel) -> Result<()> {

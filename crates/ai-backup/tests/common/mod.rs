@@ -8,6 +8,7 @@ pub mod archive;
 pub mod bin;
 pub mod broken;
 pub mod cancel;
+pub mod craft;
 pub mod db;
 pub mod docker;
 pub mod fp;
