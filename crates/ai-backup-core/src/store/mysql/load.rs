@@ -14,7 +14,7 @@ use tokio::io::AsyncRead;
 
 use super::super::dump_guard::{run_guarded, Definer, MysqlScanner};
 use super::super::sql::{literal, my_ident};
-use super::{MysqlStore, ObjectDef};
+use super::{MysqlStore, SqlObject};
 use crate::error::{Error, Result};
 use crate::progress::Cancel;
 
@@ -166,7 +166,7 @@ impl MysqlStore {
             let create = def
                 .create
                 .replacen(&mine, &format!("DEFINER={}", d.definer), 1);
-            fixed.push(ObjectDef {
+            fixed.push(SqlObject {
                 drop: def.drop,
                 create,
             });
