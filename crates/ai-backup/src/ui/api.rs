@@ -284,7 +284,7 @@ pub async fn download(State(st): State<AppState>, Query(q): Query<DownloadQuery>
         .replace('"', "");
     Ok((
         [
-            (header::CONTENT_TYPE, "application/gzip".to_string()),
+            (header::CONTENT_TYPE, content_type(&name).to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
@@ -293,6 +293,15 @@ pub async fn download(State(st): State<AppState>, Query(q): Query<DownloadQuery>
         Body::from_stream(tokio_util::io::ReaderStream::new(f)),
     )
         .into_response())
+}
+
+/// An encrypted archive is no gzip file for whoever downloads it.
+fn content_type(name: &str) -> &'static str {
+    if name.ends_with(archive::ENCRYPTED_SUFFIX) {
+        "application/octet-stream"
+    } else {
+        "application/gzip"
+    }
 }
 
 /// A snapshot of every job, then each change as it happens.
