@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::archive::ArchiveKey;
 use crate::config::Config;
 use crate::engine::{self, BackupRequest, RestoreRequest};
 use crate::error::{Error, Result};
@@ -161,15 +162,17 @@ impl JobBoard {
         self.tx.subscribe()
     }
 
-    /// Start a backup of `module` into `output` (a file, or a folder for the default name).
+    /// Start a backup of `module` into `output` (a file, or a folder for the default name),
+    /// encrypted when `key` holds a passphrase.
     ///
     /// # Errors
     /// `Busy` when a job of the module runs, here or in another process; unknown module.
-    pub fn start_backup(&self, module: &str, output: PathBuf) -> Result<Job> {
+    pub fn start_backup(&self, module: &str, output: PathBuf, key: ArchiveKey) -> Result<Job> {
         let req = BackupRequest {
             module: module.to_string(),
             output: Some(output),
             notes: None,
+            key,
         };
         self.start(module, JobKind::Backup, move |board, p, c| async move {
             let r = engine::backup(&board.config, &req, &p, &c).await;
@@ -210,12 +213,16 @@ impl JobBoard {
     ///
     /// # Errors
     /// `ArchiveRefused` (corrupt, truncated, foreign, newer, another module's); Docker errors.
-    pub async fn verify(&self, module: &str, archive: PathBuf) -> Result<VerifyReport> {
+    pub async fn verify(
+        &self,
+        module: &str,
+        archive: PathBuf,
+        passphrase: &ArchiveKey,
+    ) -> Result<VerifyReport> {
         self.config.module(module)?;
         let (progress, cancel, key) = self.register(module, JobKind::Verify)?;
-        let r = self
-            .verify_inner(module, &archive, &progress, &cancel)
-            .await;
+        let which = (archive.as_path(), passphrase);
+        let r = self.verify_inner(module, which, &progress, &cancel).await;
         let result = JobResult::of(&r, &cancel, |v| (None, v.summary.clone()));
         self.end(&key, result);
         r
@@ -224,11 +231,11 @@ impl JobBoard {
     async fn verify_inner(
         &self,
         module: &str,
-        archive: &std::path::Path,
+        (archive, key): (&std::path::Path, &ArchiveKey),
         progress: &Progress,
         cancel: &Cancel,
     ) -> Result<VerifyReport> {
-        let v = crate::archive::verify(archive, progress, cancel).await?;
+        let v = crate::archive::verify(archive, key, progress, cancel).await?;
         if v.metadata.module_id != module {
             return Err(Error::ArchiveRefused {
                 path: archive.to_path_buf(),

@@ -1,8 +1,13 @@
 // The backup dialog of <ab-module-card> (page mode): first what will be backed up with the
 // expected time and space and the warning that the archive holds secrets, then where to save
 // it (the backup folder's default name, editable), then the job starts and the card shows its
-// progress. Cancelling the dialog does nothing. Part of the card, split off to keep it short.
+// progress. Encrypting with a passphrase (typed twice) is an option of the save step; the
+// passphrase goes to the server in the request body only and is forgotten when the dialog
+// closes. Cancelling the dialog does nothing. Part of the card, split off to keep it short.
 import { h, dialogShell, button, showError, newId } from './dom.js';
+
+/** An error line in the page's own words (a label that follows the language). */
+const labelled = (key) => ({ message: '', labelKey: key });
 
 export class BackupFlow {
   constructor(card) {
@@ -23,9 +28,20 @@ export class BackupFlow {
     this.path.addEventListener('keydown', (e) => {
       if (e.key === 'Enter') { e.preventDefault(); this._start(); }
     });
+    this.encrypt = h('input', { type: 'checkbox', class: 'ab-encrypt' });
+    this.encrypt.addEventListener('change', () => this._encryptChanged());
+    const passId = newId('ab-pass');
+    const againId = newId('ab-pass2');
+    this.pass = h('input', { id: passId, type: 'password', class: 'ab-passphrase', autocomplete: 'new-password' });
+    this.pass2 = h('input', { id: againId, type: 'password', class: 'ab-passphrase', autocomplete: 'new-password' });
+    this.passBox = h('div', { class: 'ab-passphrase-box', hidden: true },
+      h('label', { for: passId, class: 'ab-field-label', i18n: 'bk.passphrase' }), this.pass,
+      h('label', { for: againId, class: 'ab-field-label', i18n: 'bk.passphraseAgain' }), this.pass2,
+      h('p', { class: 'ab-muted', i18n: 'bk.passphraseHint' }));
     this.stepSave = h('section', { class: 'ab-step ab-step-save', hidden: true },
       h('label', { for: pathId, class: 'ab-field-label', i18n: 'bk.where' }), this.path,
-      h('p', { class: 'ab-muted', i18n: 'bk.whereHint' }));
+      h('p', { class: 'ab-muted', i18n: 'bk.whereHint' }),
+      h('label', { class: 'ab-check' }, this.encrypt, h('span', { i18n: 'bk.encrypt' })), this.passBox);
     this.body.append(this.stepPlan, this.stepSave);
     this.btnCancel = button('btn.cancel', () => this.dialog.close());
     this.btnBack = button('btn.back', () => this._step('plan'));
@@ -60,6 +76,10 @@ export class BackupFlow {
     this.planText.textContent = '';
     this.estimate.textContent = '';
     this.path.value = '';
+    this.encrypt.checked = false;
+    this.pass.value = '';
+    this.pass2.value = '';
+    this.passBox.hidden = true;
     this.loading.hidden = false;
     this.btnNext.disabled = true;
     this.btnStart.disabled = false;
@@ -79,12 +99,32 @@ export class BackupFlow {
     }
   }
 
+  /** An encrypted archive is named ….tar.gz.age: the default name follows the checkbox. */
+  _encryptChanged() {
+    const on = this.encrypt.checked;
+    this.passBox.hidden = !on;
+    const p = this.path.value;
+    if (on && p.endsWith('.tar.gz')) this.path.value = `${p}.age`;
+    if (!on && p.endsWith('.tar.gz.age')) this.path.value = p.slice(0, -'.age'.length);
+    if (on) this.pass.focus();
+  }
+
+  /** The passphrase to encrypt with ('' for none), or null after saying why it cannot be used. */
+  _passphrase() {
+    if (!this.encrypt.checked) return '';
+    if (!this.pass.value) { showError(this.error, labelled('bk.passphraseEmpty')); return null; }
+    if (this.pass.value !== this.pass2.value) { showError(this.error, labelled('bk.passphraseDiffer')); return null; }
+    return this.pass.value;
+  }
+
   async _start() {
     if (this.btnStart.disabled) return;
-    this.btnStart.disabled = true;
     showError(this.error, '');
+    const passphrase = this._passphrase();
+    if (passphrase === null) return;
+    this.btnStart.disabled = true;
     try {
-      const job = await this.card.transport.backup(this.card.moduleId, this.path.value.trim());
+      const job = await this.card.transport.backup(this.card.moduleId, this.path.value.trim(), passphrase);
       this.card.job = job;
       this.dialog.close();
     } catch (e) {

@@ -42,6 +42,7 @@ export function showError(el, e) {
 export function errorNodes(e) {
   if (!e) return [];
   if (typeof e === 'string') return [e];
+  if (e.labelKey) return [h('span', { i18n: e.labelKey })];
   if (e.status === 409) return [h('span', { i18n: 'err.busy' }), e.message ? ` (${e.message})` : ''].filter(Boolean);
   return e.message ? [e.message] : [h('span', { i18n: 'err.network' })];
 }

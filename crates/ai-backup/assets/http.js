@@ -87,11 +87,15 @@ export function createHttpTransport(base = '') {
     plan: (id) => request('GET', `${base}/api/modules/${enc(id)}/plan`),
     archives: () => request('GET', `${base}/api/archives`),
     setBackupDir: (dir) => request('PUT', `${base}/api/settings`, { backupDir: dir }),
-    /** `archive` is {path} or {upload}. */
-    verify: (id, archive) => request('POST', `${base}/api/verify`, { module: id, archive }),
-    backup: (id, path) => request('POST', `${base}/api/modules/${enc(id)}/backup`, path ? { path } : {}),
-    restore: (id, archive, restoreSecrets, confirm) =>
-      request('POST', `${base}/api/modules/${enc(id)}/restore`, { archive, restoreSecrets: !!restoreSecrets, confirm }),
+    /** `archive` is {path} or {upload}; a passphrase (of an encrypted archive) goes in the body only. */
+    verify: (id, archive, passphrase) =>
+      request('POST', `${base}/api/verify`, { module: id, archive, ...(passphrase ? { passphrase } : {}) }),
+    /** With a passphrase, the archive is encrypted (….tar.gz.age). */
+    backup: (id, path, passphrase) =>
+      request('POST', `${base}/api/modules/${enc(id)}/backup`, { ...(path ? { path } : {}), ...(passphrase ? { passphrase } : {}) }),
+    restore: (id, archive, restoreSecrets, confirm, passphrase) =>
+      request('POST', `${base}/api/modules/${enc(id)}/restore`,
+        { archive, restoreSecrets: !!restoreSecrets, confirm, ...(passphrase ? { passphrase } : {}) }),
     cancel: (id) => request('POST', `${base}/api/modules/${enc(id)}/cancel`, {}),
     upload: (file) => request('POST', `${base}/api/uploads`, file, {
       'Content-Type': 'application/octet-stream',

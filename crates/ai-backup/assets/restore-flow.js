@@ -2,7 +2,9 @@
 // or upload one (streamed from the File object), verify it (a refused archive stops here with
 // the library's words), offer to restore a differing secret, then a confirmation listing what
 // will be overwritten and stopped, enabled only once the module id is typed. The job then runs
-// on the card. Part of the card, split off to keep it short.
+// on the card. An encrypted archive (listed as such, or an upload the server recognised) asks
+// for its passphrase before the verification; it goes in the request bodies only and is
+// forgotten when the dialog closes. Part of the card, split off to keep it short.
 import { t, label, formatBytes, formatDate } from './i18n.js';
 import { h, dialogShell, button, showError, newId } from './dom.js';
 
@@ -16,18 +18,28 @@ export class RestoreFlow {
     this.listMsg = h('p', { class: 'ab-muted' });
     this.list = h('div', { class: 'ab-archives' });
     const fileId = newId('ab-file');
-    this.file = h('input', { id: fileId, type: 'file', class: 'ab-file-input', accept: '.gz,.tgz,application/gzip' });
+    this.file = h('input', { id: fileId, type: 'file', class: 'ab-file-input', accept: '.gz,.tgz,.age,application/gzip' });
     this.file.addEventListener('change', () => {
       if (!this.file.files.length) return this._select(null);
       for (const r of this.list.querySelectorAll('input[type=radio]')) r.checked = false;
-      this._select({ file: this.file.files[0] });
+      const file = this.file.files[0];
+      this._select({ file, encrypted: file.name.endsWith('.age') });
     });
     this.fileMsg = h('p', { class: 'ab-muted ab-upload-msg', hidden: true });
+    const passId = newId('ab-pass');
+    this.pass = h('input', { id: passId, type: 'password', class: 'ab-passphrase', autocomplete: 'off' });
+    this.pass.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); this._verify(); }
+    });
+    this.passBox = h('div', { class: 'ab-passphrase-box', hidden: true },
+      h('label', { for: passId, class: 'ab-field-label', i18n: 'rs.passphrase' }), this.pass,
+      h('p', { class: 'ab-muted', i18n: 'rs.passphraseHint' }));
     this.stepChoose = h('section', { class: 'ab-step ab-step-choose' },
       h('h3', { i18n: 'rs.choose' }),
       h('fieldset', { class: 'ab-fieldset' }, h('legend', { i18n: 'rs.fromFolder' }), this.listMsg, this.list),
       h('fieldset', { class: 'ab-fieldset' }, h('legend', { i18n: 'rs.upload' }),
-        h('label', { for: fileId, class: 'ab-field-label', i18n: 'rs.uploadFile' }), this.file, this.fileMsg));
+        h('label', { for: fileId, class: 'ab-field-label', i18n: 'rs.uploadFile' }), this.file, this.fileMsg),
+      this.passBox);
     // Step 2: verification (and the secrets' choice)
     this.vbar = h('progress', { class: 'ab-progress', 'aria-label': t('rs.verifying') });
     this.vbytes = h('span', { class: 'ab-muted' });
@@ -90,7 +102,7 @@ export class RestoreFlow {
       radio.addEventListener('change', () => {
         if (!radio.checked) return;
         this.file.value = '';
-        this._select({ path: a.path, module: a.module });
+        this._select({ path: a.path, module: a.module, encrypted: !!a.encrypted });
       });
       const name = h('label', { for: rid, class: 'ab-file' }, a.fileName);
       if (a.error) {
@@ -100,7 +112,8 @@ export class RestoreFlow {
       }
       return h('tr', { class: a.module === this.card.moduleId ? 'ab-own' : 'ab-other' },
         h('td', {}, radio), h('td', {}, name), h('td', {}, a.module || ''), h('td', {}, formatDate(a.createdAt)),
-        h('td', {}, a.summary || (a.components || []).join(', ')), h('td', {}, formatBytes(a.bytes)));
+        h('td', {}, a.encrypted ? h('span', { class: 'ab-encrypted', i18n: 'rs.encrypted' }) : a.summary || (a.components || []).join(', ')),
+        h('td', {}, formatBytes(a.bytes)));
     });
     this.list.replaceChildren(h('table', { class: 'ab-table' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, h('span', { class: 'ab-sr' }, '✓')),
@@ -115,13 +128,22 @@ export class RestoreFlow {
   _select(sel) {
     this.sel = sel;
     this.btnVerify.disabled = !sel;
+    this._askPassphrase(!!sel?.encrypted);
     showError(this.error, '');
+  }
+
+  _askPassphrase(on) {
+    const was = !this.passBox.hidden;
+    this.passBox.hidden = !on;
+    if (!on) this.pass.value = '';
+    if (on && !was) this.pass.focus();
   }
 
   _reset() {
     this._seq = (this._seq || 0) + 1;
     this.sel = null;
     this.archive = null;
+    this.passphrase = '';
     this.upload = null;
     this.used = false;
     this.file.value = '';
@@ -129,6 +151,8 @@ export class RestoreFlow {
     this.list.replaceChildren();
     this.listMsg.hidden = false;
     this.restoreSecrets.checked = false;
+    this.pass.value = '';
+    this.passBox.hidden = true;
     showError(this.error, '');
     this._step('choose');
     this.btnVerify.disabled = true;
@@ -173,7 +197,7 @@ export class RestoreFlow {
           const up = await this.tr.upload(file);
           if (seq !== this._seq) return this.tr.discardUpload?.(up.upload);
           if (this.upload) this.tr.discardUpload?.(this.upload.id);
-          this.upload = { file, id: up.upload };
+          this.upload = { file, id: up.upload, encrypted: !!up.encrypted };
           label(this.fileMsg, 'rs.uploaded', { name: up.fileName || file.name });
         } catch (e) {
           if (seq !== this._seq) return;
@@ -183,9 +207,22 @@ export class RestoreFlow {
         }
       }
       archive = { upload: this.upload.id };
+      // Recognised by its content, whatever its name: ask before verifying.
+      if (this.upload.encrypted && !this.pass.value) {
+        this.sel.encrypted = true;
+        this._askPassphrase(true);
+        this.btnVerify.disabled = false;
+        return;
+      }
     } else {
       archive = { path: this.sel.path };
     }
+    if (this.sel.encrypted && !this.pass.value) {
+      this.btnVerify.disabled = false;
+      this.pass.focus();
+      return showError(this.error, { message: '', labelKey: 'rs.passphraseNeeded' });
+    }
+    this.passphrase = this.sel.encrypted ? this.pass.value : '';
     this.btnVerify.disabled = false;
     this.archive = archive;
     this._step('verify');
@@ -195,7 +232,7 @@ export class RestoreFlow {
     this.vbytes.textContent = '';
     this.btnNext.disabled = true;
     try {
-      const v = await this.tr.verify(this.card.moduleId, archive);
+      const v = await this.tr.verify(this.card.moduleId, archive, this.passphrase);
       if (seq !== this._seq) return;
       if (!v || !v.ok) throw new Error(v?.error || '');
       this.okSummary.textContent = v.summary || '';
@@ -255,7 +292,7 @@ export class RestoreFlow {
     this.btnStart.disabled = true;
     showError(this.error, '');
     try {
-      const job = await this.tr.restore(id, this.archive, this.restoreSecrets.checked, this.typed.value.trim());
+      const job = await this.tr.restore(id, this.archive, this.restoreSecrets.checked, this.typed.value.trim(), this.passphrase);
       this.used = true;
       this.card.job = job;
       this.dialog.close();

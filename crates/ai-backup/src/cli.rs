@@ -22,18 +22,26 @@ pub struct Cli {
     /// a signal (a desktop app on Windows). The end of input does not cancel.
     #[arg(long, global = true)]
     pub cancel_on_stdin: bool,
+    /// Read the passphrase of an encrypted archive (or for --encrypt) from this file, its
+    /// first line break removed. Else $AI_BACKUP_PASSPHRASE, else a prompt on the terminal.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Back up a module into <module>-backup-YYYYMMDD-HHMMSS.tar.gz.
+    /// Back up a module into <module>-backup-YYYYMMDD-HHMMSS.tar.gz (.tar.gz.age encrypted).
     Backup {
         module: String,
         /// Output file, or directory for the default name.
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// Encrypt the archive with a passphrase (age format), asked for on the terminal or
+        /// given by --passphrase-file or $AI_BACKUP_PASSPHRASE.
+        #[arg(long)]
+        encrypt: bool,
         /// Free text stored in metadata.json.
         #[arg(long)]
         notes: Option<String>,

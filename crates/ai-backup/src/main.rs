@@ -6,6 +6,7 @@
 //! 130 cancelled.
 
 mod cli;
+mod passphrase;
 mod render;
 mod ui;
 
@@ -36,12 +37,14 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { 0 });
         }
     };
+    // Before any thread starts: no child process inherits the passphrase.
+    let env_passphrase = passphrase::Sources::take_env();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(run(cli))
+    rt.block_on(run(cli, env_passphrase))
 }
 
 /// The outcome of a command, rendered as text or as the design's result object.
@@ -50,7 +53,7 @@ enum Done {
     Failed(Error),
 }
 
-async fn run(cli: Cli) -> ExitCode {
+async fn run(cli: Cli, env_passphrase: Option<archive::Passphrase>) -> ExitCode {
     let out = Arc::new(Output::new(cli.json));
     let progress = Progress::new(out.clone());
     let cancel = Cancel::new();
@@ -61,7 +64,14 @@ async fn run(cli: Cli) -> ExitCode {
 
     let done = match Config::load(cli.config.as_deref()) {
         Err(e) => Done::Failed(e),
-        Ok((config, _)) => dispatch(&cli, &config, &progress, &cancel).await,
+        Ok((config, _)) => {
+            let keys = passphrase::Sources {
+                file: cli.passphrase_file.clone(),
+                env: env_passphrase,
+                may_prompt: !cli.json && !cli.cancel_on_stdin,
+            };
+            dispatch(&cli, &config, &keys, (&progress, &cancel)).await
+        }
     };
     out.finish();
     match done {
@@ -149,24 +159,27 @@ fn spawn_stdin_canceller(cancel: Cancel) {
     });
 }
 
-async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Cancel) -> Done {
+async fn dispatch(
+    cli: &Cli,
+    config: &Config,
+    keys: &passphrase::Sources,
+    (progress, cancel): (&Progress, &Cancel),
+) -> Done {
     let result = match &cli.command {
         Command::Backup {
             module,
             output,
             notes,
+            encrypt,
         } => {
-            let req = BackupRequest {
-                module: module.clone(),
-                output: output.clone(),
-                notes: notes.clone(),
-            };
-            engine::backup(config, &req, progress, cancel)
-                .await
-                .map(|o| Done::Ok {
-                    text: describe::backup_outcome(module, &o),
-                    path: Some(o.path.display().to_string()),
-                })
+            backup(
+                config,
+                (module, output, notes),
+                *encrypt,
+                keys,
+                (progress, cancel),
+            )
+            .await
         }
         Command::Restore {
             module,
@@ -186,14 +199,19 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                 )
                 .await
             };
-            match confirmation {
+            let key = match confirmation {
+                Ok(c) => keys.for_archive(archive).await.map(|k| (c, k)),
                 Err(e) => Err(e),
-                Ok(confirmation) => {
+            };
+            match key {
+                Err(e) => Err(e),
+                Ok((confirmation, key)) => {
                     let req = RestoreRequest {
                         module: module.clone(),
                         archive: archive.clone(),
                         restore_secrets: *restore_secrets,
                         confirmation,
+                        key,
                     };
                     engine::restore(config, &req, progress, cancel)
                         .await
@@ -211,8 +229,9 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
             };
             let mut said = Vec::new();
             let mut result = Ok(());
+            let key = keys.for_recover(&all).await;
             for m in &all {
-                match engine::recover(config, m, progress, cancel).await {
+                match engine::recover(config, m, &key, progress, cancel).await {
                     Ok(Some(text)) => said.push(text),
                     Ok(None) => said.push(format!("{m}: no interrupted restore to recover")),
                     Err(e) => {
@@ -231,7 +250,7 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                 }
             })
         }
-        Command::Verify { archive } => archive::verify(archive, progress, cancel).await.map(|v| {
+        Command::Verify { archive } => verify(archive, keys, (progress, cancel)).await.map(|v| {
             if cli.json {
                 Output::json_line(&json!({
                     "event": "archive",
@@ -246,7 +265,7 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
                 text: describe::verified(archive, &v),
             }
         }),
-        Command::Inspect { archive } => archive::verify(archive, progress, cancel).await.map(|v| {
+        Command::Inspect { archive } => verify(archive, keys, (progress, cancel)).await.map(|v| {
             if cli.json {
                 Output::json_line(
                     &json!({"event": "inspect", "metadata": v.metadata, "manifest": v.manifest}),
@@ -329,6 +348,41 @@ async fn dispatch(cli: &Cli, config: &Config, progress: &Progress, cancel: &Canc
         }),
     };
     result.unwrap_or_else(Done::Failed)
+}
+
+/// Back up a module, encrypted when asked.
+async fn backup(
+    config: &Config,
+    (module, output, notes): (&str, &Option<std::path::PathBuf>, &Option<String>),
+    encrypt: bool,
+    keys: &passphrase::Sources,
+    (progress, cancel): (&Progress, &Cancel),
+) -> Result<Done, Error> {
+    let key = match encrypt {
+        true => keys.for_backup()?,
+        false => archive::ArchiveKey::NONE,
+    };
+    let req = BackupRequest {
+        module: module.to_string(),
+        output: output.clone(),
+        notes: notes.clone(),
+        key,
+    };
+    let o = engine::backup(config, &req, progress, cancel).await?;
+    Ok(Done::Ok {
+        text: describe::backup_outcome(module, &o),
+        path: Some(o.path.display().to_string()),
+    })
+}
+
+/// Verify an archive, asking for its passphrase when it is encrypted.
+async fn verify(
+    path: &std::path::Path,
+    keys: &passphrase::Sources,
+    (progress, cancel): (&Progress, &Cancel),
+) -> Result<archive::Verified, Error> {
+    let key = keys.for_archive(path).await?;
+    archive::verify(path, &key, progress, cancel).await
 }
 
 /// Show what the restore will overwrite and ask the user to type the module name.

@@ -1,6 +1,7 @@
 // The main process's side: the system dialogs, then the ai-backup binary run with --json, its events forwarded to the window and its result object returned.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { open } from 'node:fs/promises';
 
 import type { BrowserWindow, Dialog, IpcMain, IpcMainInvokeEvent } from './electron-types';
 import { CHANNELS, isModuleId, type CliEvent, type ModuleDataResult, type ModuleId } from './types';
@@ -18,6 +19,20 @@ export interface ModuleDataHandlerOptions {
   extraArgs?: string[];
   /** How long a cancelled run may take to stop by itself before it is killed (default 30 s). */
   cancelGraceMs?: number;
+  /**
+   * Asks the user for a passphrase (Electron has no text prompt: the app shows its own modal,
+   * with a masked field). Without it, encrypted archives are not offered and cannot be restored.
+   * `purpose` is 'encrypt' (a new archive), 'confirm' (the same again) or 'decrypt'; resolve
+   * null when the user cancels. The passphrase reaches ai-backup through its environment only.
+   */
+  promptPassphrase?: (win: BrowserWindow, request: PassphraseRequest) => Promise<string | null | undefined>;
+}
+
+export interface PassphraseRequest {
+  moduleId: ModuleId;
+  purpose: 'encrypt' | 'confirm' | 'decrypt';
+  /** The archive to write or read. */
+  file: string;
 }
 
 interface Job {
@@ -33,6 +48,11 @@ interface Run {
 
 const CANCELLED: ModuleDataResult = { success: false, cancelled: true };
 const ARCHIVE_FILTER = { name: 'ai-backup archive', extensions: ['tar.gz', 'gz'] };
+const ENCRYPTED_FILTER = { name: 'ai-backup archive encrypted with a passphrase', extensions: ['age'] };
+/** The first bytes of an age file: how an encrypted archive is recognised, whatever its name. */
+const AGE_MAGIC = 'age-encryption.org/v1';
+/** The variable ai-backup reads the passphrase from (never an argument). */
+const PASSPHRASE_ENV = 'AI_BACKUP_PASSPHRASE';
 
 /** Registers `modules:backupData`, `modules:restoreData` and `modules:cancelJob`; the returned
  * function removes them and cancels what still runs (call it when the app quits). */
@@ -53,8 +73,9 @@ export function registerModuleDataHandlers(options: ModuleDataHandlerOptions): (
     return win;
   }
 
-  /** Run `ai-backup [--config F] [extra] --json --cancel-on-stdin <args>`, forwarding its events. */
-  function run(job: Job, win: BrowserWindow, moduleId: ModuleId, args: string[]): Promise<Run> {
+  /** Run `ai-backup [--config F] [extra] --json --cancel-on-stdin <args>`, forwarding its events;
+   * a passphrase goes into the child's environment. */
+  function run(job: Job, win: BrowserWindow, moduleId: ModuleId, args: string[], passphrase?: string): Promise<Run> {
     const argv = [
       ...(options.configPath ? ['--config', options.configPath] : []),
       ...(options.extraArgs ?? []),
@@ -87,7 +108,8 @@ export function registerModuleDataHandlers(options: ModuleDataHandlerOptions): (
         if (stdout) onLine(stdout);
         resolve({ events, result: result ?? (job.cancelled ? CANCELLED : { success: false, error: failure }) });
       };
-      const child = spawn(binaryPath, argv, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+      const env = passphrase === undefined ? undefined : { ...process.env, [PASSPHRASE_ENV]: passphrase };
+      const child = spawn(binaryPath, argv, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, env });
       job.child = child;
       child.stdin?.on('error', () => {}); // a child that already exited cannot be told to cancel
       child.stdout?.setEncoding('utf8');
@@ -119,24 +141,45 @@ export function registerModuleDataHandlers(options: ModuleDataHandlerOptions): (
     job.killTimer ??= setTimeout(() => child.kill(), graceMs);
   }
 
+  /** The passphrase from the app's prompt: a string, null when cancelled. */
+  async function ask(win: BrowserWindow, request: PassphraseRequest): Promise<string | null> {
+    if (!options.promptPassphrase) throw new Error(`archive ${request.file} is encrypted, and this app cannot ask for its passphrase`);
+    const answer = await options.promptPassphrase(win, request);
+    return answer ? answer : null;
+  }
+
+  /** Saving under the encrypted type (a name ending in .age) asks for a new passphrase, twice. */
   async function backup(job: Job, win: BrowserWindow, moduleId: ModuleId): Promise<ModuleDataResult> {
     const choice = await dialog.showSaveDialog(win, {
       defaultPath: `${moduleId}-backup-${timestamp(new Date())}.tar.gz`,
-      filters: [ARCHIVE_FILTER],
+      filters: options.promptPassphrase ? [ARCHIVE_FILTER, ENCRYPTED_FILTER] : [ARCHIVE_FILTER],
     });
     if (choice.canceled || !choice.filePath) return CANCELLED;
-    return (await run(job, win, moduleId, ['backup', moduleId, '-o', choice.filePath])).result;
+    const file = choice.filePath;
+    if (!file.endsWith('.age')) return (await run(job, win, moduleId, ['backup', moduleId, '-o', file])).result;
+    const passphrase = await ask(win, { moduleId, purpose: 'encrypt', file });
+    if (passphrase === null || job.cancelled) return CANCELLED;
+    const again = await ask(win, { moduleId, purpose: 'confirm', file });
+    if (again === null || job.cancelled) return CANCELLED;
+    if (again !== passphrase) return { success: false, error: 'the two passphrases differ; nothing was backed up' };
+    return (await run(job, win, moduleId, ['backup', moduleId, '--encrypt', '-o', file], passphrase)).result;
   }
 
   async function restore(job: Job, win: BrowserWindow, moduleId: ModuleId): Promise<ModuleDataResult> {
     const choice = await dialog.showOpenDialog(win, {
       properties: ['openFile'],
-      filters: [{ name: ARCHIVE_FILTER.name, extensions: ['gz'] }],
+      filters: [{ name: ARCHIVE_FILTER.name, extensions: options.promptPassphrase ? ['gz', 'age'] : ['gz'] }],
     });
     const file = choice.filePaths[0];
     if (choice.canceled || !file) return CANCELLED;
+    let passphrase: string | undefined;
+    if (await isEncrypted(file)) {
+      const answer = await ask(win, { moduleId, purpose: 'decrypt', file });
+      if (answer === null || job.cancelled) return CANCELLED;
+      passphrase = answer;
+    }
 
-    const verified = await run(job, win, moduleId, ['verify', file]);
+    const verified = await run(job, win, moduleId, ['verify', file], passphrase);
     if (!verified.result.success) return verified.result;
     const archive = findEvent(verified.events, 'archive');
     if (archive && archive.module !== moduleId) {
@@ -168,7 +211,7 @@ export function registerModuleDataHandlers(options: ModuleDataHandlerOptions): (
       ].join('\n'),
     });
     if (response !== 1 || job.cancelled) return CANCELLED;
-    return (await run(job, win, moduleId, ['restore', moduleId, file, '--yes'])).result;
+    return (await run(job, win, moduleId, ['restore', moduleId, file, '--yes'], passphrase)).result;
   }
 
   /** Serve one request: sender and module checked, one job per module at a time. */
@@ -205,6 +248,22 @@ export function registerModuleDataHandlers(options: ModuleDataHandlerOptions): (
     for (const channel of [CHANNELS.backup, CHANNELS.restore, CHANNELS.cancel]) ipcMain.removeHandler(channel);
     for (const job of jobs.values()) requestCancel(job);
   };
+}
+
+/** Whether `file` begins as an age file does; a file that cannot be read is left to ai-backup's verify. */
+async function isEncrypted(file: string): Promise<boolean> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const head = Buffer.alloc(AGE_MAGIC.length);
+      const { bytesRead } = await handle.read(head, 0, head.length, 0);
+      return head.subarray(0, bytesRead).toString('latin1') === AGE_MAGIC;
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return false;
+  }
 }
 
 /** The CLI's result object reduced to the four keys of the contract; undefined if it is none. */

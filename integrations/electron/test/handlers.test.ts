@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import type { IpcMainInvokeEvent } from '../src/electron-types';
-import { registerModuleDataHandlers, type ModuleDataHandlerOptions } from '../src/main';
+import { registerModuleDataHandlers, type ModuleDataHandlerOptions, type PassphraseRequest } from '../src/main';
 import type { ModuleDataResult, ModuleProgress } from '../src/types';
 import { FakeDialog, FakeIpcMain, FakeWebContents, FakeWindow, fromApp } from './fakes';
 import { BIN, addBigTable, dropLeftovers, fingerprint, psql, seedN8n, waitForHealthy, waitForPostgres } from './stack';
@@ -206,6 +206,39 @@ test('restore of n8n after damage brings every table back as at backup time', { 
   assert.deepEqual(runs().slice(ranBefore).at(-1), `--config ${config} --json --cancel-on-stdin restore n8n ${archive} --yes`);
   assert.ok(progressOf(win).some((p) => p.event.event === 'phase'), 'restore progress forwarded');
   assert.deepEqual(fingerprint(), atBackup);
+});
+
+test('encrypted backup and restore: the type chosen in the save dialog, the passphrase only in the environment', { timeout: 600_000 }, async () => {
+  const secret = 'correct horse battery staple';
+  const asked: PassphraseRequest[] = [];
+  const promptPassphrase = async (_win: unknown, request: PassphraseRequest) => {
+    asked.push(request);
+    return secret;
+  };
+  const encrypted = path.join(tmp, 'n8n-backup.tar.gz.age');
+  const { dialog, call } = setup({ promptPassphrase });
+  dialog.save.push({ canceled: false, filePath: encrypted });
+  const seeded = fingerprint();
+  const ranBefore = runs().length;
+
+  assert.deepEqual(await call('modules:backupData', 'n8n'), { success: true, path: encrypted });
+
+  const save = dialog.calls[0];
+  assert.ok(save?.kind === 'save');
+  assert.deepEqual(save.options.filters?.map((f) => f.extensions), [['tar.gz', 'gz'], ['age']]);
+  assert.deepEqual(asked.map((r) => r.purpose), ['encrypt', 'confirm']);
+  assert.equal(readFileSync(encrypted).subarray(0, 21).toString('latin1'), 'age-encryption.org/v1');
+  psql('n8n_db', `UPDATE public.settings SET value = 'damaged';`);
+  dialog.open.push({ canceled: false, filePaths: [encrypted] });
+  dialog.message.push({ response: 1 });
+
+  assert.deepEqual(await call('modules:restoreData', 'n8n'), { success: true });
+
+  assert.deepEqual(asked.map((r) => r.purpose), ['encrypt', 'confirm', 'decrypt']);
+  const argv = runs().slice(ranBefore).map((r) => r.split(' ').slice(4).join(' '));
+  assert.deepEqual(argv, [`backup n8n --encrypt -o ${encrypted}`, `verify ${encrypted}`, 'plan n8n', `restore n8n ${encrypted} --yes`]);
+  assert.ok(!readFileSync(runsLog, 'utf8').includes(secret), 'never an argument');
+  assert.deepEqual(fingerprint(), seeded);
 });
 
 test('cancel during the dump of a big n8n: cancelled by the stdin line, no file left', { timeout: 600_000 }, async () => {

@@ -83,7 +83,7 @@ async fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// The reason a plain pass of `ArchiveReader` over every entry refuses `path` for.
 async fn reader_refusal(path: &Path) -> String {
-    let mut r = ArchiveReader::open(path).await.unwrap();
+    let mut r = ArchiveReader::open(path, &ArchiveKey::NONE).await.unwrap();
     loop {
         match r.next_entry().await {
             Ok(Some(_)) => {}
@@ -247,7 +247,7 @@ async fn many_tiny_entries_outside_the_manifest_are_refused() {
         reason.contains("the manifest lists 2 entries but the archive holds 100002"),
         "{reason}"
     );
-    let mut r = ArchiveReader::open(&path)
+    let mut r = ArchiveReader::open(&path, &ArchiveKey::NONE)
         .await
         .unwrap()
         .with_max_entries(1000);

@@ -7,6 +7,9 @@
 mod accounted;
 #[cfg(test)]
 mod crafted_tests;
+mod crypt;
+#[cfg(test)]
+mod crypt_tests;
 mod metadata;
 mod reader;
 #[cfg(test)]
@@ -16,6 +19,9 @@ mod tarfmt;
 mod verify;
 mod writer;
 
+pub use crypt::{
+    is_encrypted, ArchiveKey, Passphrase, AGE_MAGIC, ENCRYPTED_SUFFIX, WRONG_OR_ALTERED,
+};
 pub use metadata::{
     DbMeta, DbStats, IndicesMeta, Manifest, ManifestEntry, Metadata, ObjectCount, ObjectRecord,
     ObjectsMeta, SecretMeta, FORMAT_NAME,
@@ -47,9 +53,14 @@ pub fn index_paths(index: &str) -> (String, String) {
 /// Largest part of a streamed entry (also the most memory a stream holds at once).
 pub const DEFAULT_PART_SIZE: usize = 32 << 20;
 
-/// `<module>-backup-YYYYMMDD-HHMMSS.tar.gz`, in local time as the user reads it.
-pub fn file_name(module: &str, at: chrono::DateTime<chrono::Local>) -> String {
-    format!("{module}-backup-{}.tar.gz", at.format("%Y%m%d-%H%M%S"))
+/// `<module>-backup-YYYYMMDD-HHMMSS.tar.gz`, in local time as the user reads it, with `.age`
+/// appended when the archive is encrypted.
+pub fn file_name(module: &str, at: chrono::DateTime<chrono::Local>, encrypted: bool) -> String {
+    let suffix = if encrypted { ENCRYPTED_SUFFIX } else { "" };
+    format!(
+        "{module}-backup-{}.tar.gz{suffix}",
+        at.format("%Y%m%d-%H%M%S")
+    )
 }
 
 /// Name of the n-th part (from 1) of a streamed entry.
@@ -74,7 +85,14 @@ mod tests {
         let t = chrono::Local
             .with_ymd_and_hms(2025, 11, 30, 2, 30, 5)
             .unwrap();
-        assert_eq!(file_name("dify", t), "dify-backup-20251130-023005.tar.gz");
+        assert_eq!(
+            file_name("dify", t, false),
+            "dify-backup-20251130-023005.tar.gz"
+        );
+        assert_eq!(
+            file_name("n8n", t, true),
+            "n8n-backup-20251130-023005.tar.gz.age"
+        );
         assert_eq!(part_name("db/n8n_db.sql", 3), "db/n8n_db.sql.part-0003");
         for (path, yes) in [
             ("db/n8n_db.sql.part-0001", true),

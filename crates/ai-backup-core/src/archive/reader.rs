@@ -1,14 +1,20 @@
 //! Reads an archive entry by entry as a stream, hashing every entry as it goes, so a restore
 //! can feed a dump straight from the file into a database tool without extracting anything.
 //! Every header passes the rules of `rules` here, so every path that reads an archive refuses
-//! links, devices, PAX headers, unsafe or repeated names and too many entries alike.
+//! links, devices, PAX headers, unsafe or repeated names and too many entries alike. An
+//! encrypted archive (an age file, known by its first bytes) is decrypted here too, as it is
+//! read, so every reader of archives reads both alike.
 
 use std::path::{Path, PathBuf};
 
 use async_compression::tokio::bufread::GzipDecoder;
 use sha2::{Digest, Sha256};
 use tokio::fs::File;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
+
+use super::crypt::{self, ArchiveKey, AGE_MAGIC};
 
 use super::rules::{self, Names, MAX_ENTRIES, MAX_NAME_BYTES};
 use super::tarfmt::{self, Kind, Parsed, BLOCK};
@@ -21,9 +27,13 @@ pub struct EntryHeader {
     pub size: u64,
 }
 
+/// The archive's gzip stream: the file itself, or the file decrypted.
+type Input = Box<dyn AsyncBufRead + Unpin + Send>;
+
 pub struct ArchiveReader {
-    inner: GzipDecoder<BufReader<File>>,
+    inner: GzipDecoder<Input>,
     path: PathBuf,
+    encrypted: bool,
     /// Bytes of the current entry not yet consumed, and its padding.
     remaining: u64,
     pad: usize,
@@ -36,15 +46,28 @@ pub struct ArchiveReader {
 }
 
 impl ArchiveReader {
-    pub async fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path)
-            .await
-            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-        let mut inner = GzipDecoder::new(BufReader::with_capacity(1 << 20, file));
+    /// Open the archive at `path`; an encrypted one is decrypted with `key`'s passphrase.
+    ///
+    /// # Errors
+    /// `Error::ArchiveRefused` for an encrypted archive without a passphrase, with a wrong
+    /// one, or whose header was altered; `Error::Io` when the file cannot be read.
+    pub async fn open(path: &Path, key: &ArchiveKey) -> Result<Self> {
+        let io = |e| Error::io(format!("cannot open {}", path.display()), e);
+        let file = File::open(path).await.map_err(io)?;
+        let mut file = BufReader::with_capacity(1 << 20, file);
+        let encrypted = file.fill_buf().await.map_err(io)?.starts_with(AGE_MAGIC);
+        let input: Input = if encrypted {
+            let plain = crypt::decrypting(path, file, key).await?;
+            Box::new(BufReader::with_capacity(1 << 20, plain))
+        } else {
+            Box::new(file)
+        };
+        let mut inner = GzipDecoder::new(input);
         inner.multiple_members(false);
         Ok(Self {
             inner,
             path: path.to_path_buf(),
+            encrypted,
             remaining: 0,
             pad: 0,
             peeked: None,
@@ -71,6 +94,7 @@ impl ArchiveReader {
 
     fn read_err(&self, e: std::io::Error) -> Error {
         let why = match e.kind() {
+            _ if crypt::is_altered(&e) => crypt::Altered.to_string(),
             std::io::ErrorKind::UnexpectedEof => "it is truncated".to_string(),
             _ => format!("it is not a valid gzip/tar archive ({e})"),
         };
@@ -158,7 +182,8 @@ impl ArchiveReader {
         }
     }
 
-    /// At the end blocks: drain to the gzip trailer so its CRC and length are checked.
+    /// At the end blocks: drain to the gzip trailer so its CRC and length are checked, and
+    /// an encrypted stream to its last chunk, so its end is authenticated too.
     async fn read_to_end(&mut self) -> Result<()> {
         self.done = true;
         let mut sink = Vec::new();
@@ -166,6 +191,11 @@ impl ArchiveReader {
             .read_to_end(&mut sink)
             .await
             .map_err(|e| self.read_err(e))?;
+        if self.encrypted {
+            tokio::io::copy(self.inner.get_mut(), &mut tokio::io::sink())
+                .await
+                .map_err(|e| self.read_err(e))?;
+        }
         Ok(())
     }
 

@@ -64,7 +64,7 @@ fn payload(n: usize) -> Vec<u8> {
 
 async fn write(dir: &Path, m: &Metadata, data: &[u8], part: usize) -> PathBuf {
     let path = dir.join("a.tar.gz");
-    let mut w = ArchiveWriter::create(&path, m)
+    let mut w = ArchiveWriter::create(&path, m, &ArchiveKey::NONE)
         .await
         .unwrap()
         .with_part_size(part);
@@ -91,7 +91,7 @@ async fn write(dir: &Path, m: &Metadata, data: &[u8], part: usize) -> PathBuf {
 }
 
 pub(super) async fn verify_path(p: &Path) -> crate::Result<Verified> {
-    verify(p, &Progress::silent(), &Cancel::new()).await
+    verify(p, &ArchiveKey::NONE, &Progress::silent(), &Cancel::new()).await
 }
 
 #[tokio::test]
@@ -113,7 +113,7 @@ async fn streams_split_into_parts_and_read_back_whole() {
         Some(&b"k3y"[..])
     );
 
-    let mut r = ArchiveReader::open(&path).await.unwrap();
+    let mut r = ArchiveReader::open(&path, &ArchiveKey::NONE).await.unwrap();
     let mut back = Vec::new();
     let mut names = Vec::new();
     while let Some(h) = r.next_entry().await.unwrap() {
@@ -225,7 +225,9 @@ async fn a_dropped_writer_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.tar.gz");
     {
-        let mut w = ArchiveWriter::create(&path, &meta("n8n")).await.unwrap();
+        let mut w = ArchiveWriter::create(&path, &meta("n8n"), &ArchiveKey::NONE)
+            .await
+            .unwrap();
         w.add_bytes("db/n8n_db.sql.part-0001", b"partial")
             .await
             .unwrap();
@@ -233,7 +235,11 @@ async fn a_dropped_writer_leaves_no_file() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     // An existing file is never overwritten.
     std::fs::write(&path, b"keep").unwrap();
-    assert!(ArchiveWriter::create(&path, &meta("n8n")).await.is_err());
+    assert!(
+        ArchiveWriter::create(&path, &meta("n8n"), &ArchiveKey::NONE)
+            .await
+            .is_err()
+    );
     assert_eq!(std::fs::read(&path).unwrap(), b"keep");
 }
 
@@ -251,7 +257,7 @@ async fn archive_is_private_to_its_owner() {
 
 /// The error `ArchiveWriter::create` gives for `target`.
 async fn create_error(target: &Path) -> String {
-    match ArchiveWriter::create(target, &meta("n8n")).await {
+    match ArchiveWriter::create(target, &meta("n8n"), &ArchiveKey::NONE).await {
         Ok(_) => panic!("{} was created", target.display()),
         Err(e) => e.to_string(),
     }
@@ -295,9 +301,13 @@ async fn a_link_at_the_partial_path_is_refused_and_left_alone() {
 #[tokio::test]
 async fn the_writer_refuses_names_its_reader_would_refuse() {
     let dir = tempfile::tempdir().unwrap();
-    let mut w = ArchiveWriter::create(&dir.path().join("x.tar.gz"), &meta("n8n"))
-        .await
-        .unwrap();
+    let mut w = ArchiveWriter::create(
+        &dir.path().join("x.tar.gz"),
+        &meta("n8n"),
+        &ArchiveKey::NONE,
+    )
+    .await
+    .unwrap();
     for name in ["minio/b/../../x", "/abs", "a\\b", ""] {
         match w.add_bytes(name, b"x").await {
             Ok(()) => panic!("{name:?} was written"),

@@ -1,12 +1,14 @@
 //! Proves an archive whole before anything trusts it: ours, of a known format version, every
 //! entry present with the size and SHA-256 the manifest recorded, nothing extra, the gzip
-//! stream intact to its last byte.
+//! stream intact to its last byte. An encrypted archive is decrypted as it is read, and
+//! authenticated to its last byte as well.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::crypt::ArchiveKey;
 use super::metadata::{Manifest, ManifestEntry, Metadata, FORMAT_NAME};
 use super::reader::{ArchiveReader, EntryHeader};
 use super::rules::{self, MAX_KEPT_BYTES, MAX_MANIFEST, MAX_OBJECT_INDEX, MAX_SMALL_ENTRY};
@@ -22,6 +24,8 @@ pub struct Verified {
     /// Content of the small entries kept in memory, by entry path: `secrets/` (never printed),
     /// the objects index, the index definitions.
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// What the archive was read with; every later read of it uses the same.
+    pub key: ArchiveKey,
 }
 
 /// Entries under this directory hold secrets.
@@ -32,8 +36,8 @@ pub const SECRETS_DIR: &str = "secrets/";
 ///
 /// # Errors
 /// `Error::ArchiveRefused` when it is not readable as one of our archives.
-pub async fn read_metadata(path: &Path) -> Result<Metadata> {
-    let mut r = ArchiveReader::open(path).await?;
+pub async fn read_metadata(path: &Path, key: &ArchiveKey) -> Result<Metadata> {
+    let mut r = ArchiveReader::open(path, key).await?;
     match r.next_entry().await? {
         Some(h) if h.path == METADATA_ENTRY => {}
         _ => return Err(r.refused("it is not an ai-backup archive")),
@@ -49,13 +53,18 @@ pub async fn read_metadata(path: &Path) -> Result<Metadata> {
 /// # Errors
 /// `Error::ArchiveRefused` saying why: not ours, newer format, truncated, corrupt, tampered,
 /// an entry or a size beyond the limits.
-pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result<Verified> {
+pub async fn verify(
+    path: &Path,
+    key: &ArchiveKey,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<Verified> {
     let refused = |reason: String| Error::ArchiveRefused {
         path: path.to_path_buf(),
         reason,
     };
     progress.phase("verify", Some(archive_size(path).await?));
-    let mut r = ArchiveReader::open(path).await?;
+    let mut r = ArchiveReader::open(path, key).await?;
     let first = r
         .next_entry()
         .await?
@@ -98,7 +107,7 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
     }
     let manifest =
         manifest.ok_or_else(|| refused("it is truncated (no manifest at the end)".into()))?;
-    compare(path, &manifest, &seen, cancel)
+    compare(path, key, &manifest, &seen, cancel)
         .await?
         .map_or(Ok(()), |reason| Err(refused(reason)))?;
     let has_dump = manifest
@@ -123,6 +132,7 @@ pub async fn verify(path: &Path, progress: &Progress, cancel: &Cancel) -> Result
         metadata,
         manifest,
         secrets: kept.entries,
+        key: key.clone(),
     })
 }
 
@@ -223,6 +233,7 @@ impl Tally {
 /// the archive read a second time, beside the manifest, to name the first entry that differs.
 async fn compare(
     path: &Path,
+    key: &ArchiveKey,
     manifest: &Manifest,
     seen: &Tally,
     cancel: &Cancel,
@@ -237,7 +248,7 @@ async fn compare(
     if listed.digest.finalize() == seen.digest.clone().finalize() {
         return Ok(None);
     }
-    let mut r = ArchiveReader::open(path).await?;
+    let mut r = ArchiveReader::open(path, key).await?;
     for m in &manifest.entries {
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);

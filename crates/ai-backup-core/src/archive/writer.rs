@@ -3,6 +3,7 @@
 //! or cancelled backup leaves nothing behind. The partial file is always a new file: one that
 //! exists already (another backup's, or a symbolic link planted there) is refused and left
 //! alone, so the archive's bytes never go anywhere else and it is private from the first byte.
+//! With a passphrase, the gzip stream is encrypted on its way to that same file (`crypt`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,13 +12,16 @@ use sha2::{Digest, Sha256};
 use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
 
+use super::crypt::{self, ArchiveKey, Sink};
 use super::metadata::{Manifest, ManifestEntry, Metadata};
 use super::{part_name, tarfmt, DEFAULT_PART_SIZE, FORMAT_VERSION, MANIFEST_ENTRY, METADATA_ENTRY};
 use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
 
 pub struct ArchiveWriter {
-    out: Option<GzipEncoder<BufWriter<File>>>,
+    out: Option<GzipEncoder<Sink>>,
+    /// The partial file, to flush to disk once the stream is closed.
+    file: File,
     partial: PathBuf,
     target: PathBuf,
     manifest: Manifest,
@@ -27,11 +31,12 @@ pub struct ArchiveWriter {
 }
 
 impl ArchiveWriter {
-    /// Start an archive that will become `target`, beginning with `metadata`.
+    /// Start an archive that will become `target`, beginning with `metadata`; encrypted when
+    /// `key` holds a passphrase.
     ///
     /// # Errors
     /// When `target` exists already or the partial file cannot be created.
-    pub async fn create(target: &Path, metadata: &Metadata) -> Result<Self> {
+    pub async fn create(target: &Path, metadata: &Metadata, key: &ArchiveKey) -> Result<Self> {
         if target.exists() {
             return Err(Error::Usage(format!(
                 "{} exists already; choose another name",
@@ -42,8 +47,17 @@ impl ArchiveWriter {
         partial.push(".partial");
         let partial = PathBuf::from(partial);
         let file = create_partial(&partial).await?;
+        let sink = sink(&partial, &file, key).await;
+        let sink = match sink {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
         let mut w = Self {
-            out: Some(GzipEncoder::new(BufWriter::with_capacity(1 << 20, file))),
+            out: Some(GzipEncoder::new(sink)),
+            file,
             partial,
             target: target.to_path_buf(),
             manifest: Manifest {
@@ -209,8 +223,8 @@ impl ArchiveWriter {
                 .await?;
             out.write_all(&[0u8; tarfmt::BLOCK * 2]).await?;
             out.shutdown().await?;
-            let file = out.into_inner().into_inner();
-            file.sync_all().await
+            drop(out);
+            self.file.sync_all().await
         }
         .await;
         r.map_err(|e| self.io(e))?;
@@ -219,6 +233,16 @@ impl ArchiveWriter {
             .map_err(|e| Error::io(format!("renaming to {}", self.target.display()), e))?;
         self.partial = PathBuf::new();
         Ok((self.target.clone(), manifest))
+    }
+}
+
+/// Where the gzip stream goes: the file, buffered, through the encryptor when there is a key.
+async fn sink(partial: &Path, file: &File, key: &ArchiveKey) -> Result<Sink> {
+    let io = |e| Error::io(format!("writing {}", partial.display()), e);
+    let out = BufWriter::with_capacity(1 << 20, file.try_clone().await.map_err(io)?);
+    match key.passphrase() {
+        None => Ok(Box::new(out)),
+        Some(p) => crypt::encrypting(out, p).await.map_err(io),
     }
 }
 

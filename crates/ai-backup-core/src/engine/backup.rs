@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::components::{self, BackupCx};
-use crate::archive::{self, ArchiveWriter, Manifest, Metadata, FORMAT_NAME, FORMAT_VERSION};
+use crate::archive::{
+    self, ArchiveKey, ArchiveWriter, Manifest, Metadata, FORMAT_NAME, FORMAT_VERSION,
+};
 use crate::config::{Config, Quiesce};
 use crate::docker::{AppsHeld, Hold};
 use crate::error::{Error, Result};
@@ -18,6 +20,8 @@ pub struct BackupRequest {
     /// A file, or a directory to put the default-named file in. Default: current directory.
     pub output: Option<PathBuf>,
     pub notes: Option<String>,
+    /// Encrypt the archive with this passphrase (`….tar.gz.age`); plain when none.
+    pub key: ArchiveKey,
 }
 
 #[derive(Debug, Clone)]
@@ -27,12 +31,18 @@ pub struct BackupOutcome {
     pub manifest: Manifest,
 }
 
-/// Where the archive goes: the given file, or the default name in the given directory.
-pub fn target_path(module: &str, output: Option<&Path>) -> PathBuf {
-    let name = archive::file_name(module, chrono::Local::now());
+/// Where the archive goes: the given file, or the default name in the given directory. An
+/// encrypted archive given a `.tar.gz` name gets `.age` appended: no plain `tar` reads it.
+pub fn target_path(module: &str, output: Option<&Path>, encrypted: bool) -> PathBuf {
+    let name = archive::file_name(module, chrono::Local::now(), encrypted);
     match output {
         None => PathBuf::from(name),
         Some(p) if p.is_dir() => p.join(name),
+        Some(p) if encrypted && p.to_string_lossy().ends_with(".tar.gz") => {
+            let mut with = p.as_os_str().to_owned();
+            with.push(archive::ENCRYPTED_SUFFIX);
+            PathBuf::from(with)
+        }
         Some(p) => p.to_path_buf(),
     }
 }
@@ -61,7 +71,7 @@ pub async fn backup(
             db_store.describe()
         )));
     }
-    let target = target_path(&req.module, req.output.as_deref());
+    let target = target_path(&req.module, req.output.as_deref(), req.key.is_set());
     let which = (req.module.as_str(), module, server);
     let mut parts = components::open(config, which, docker.as_ref(), None, cancel).await?;
     let cx = BackupCx {
@@ -84,7 +94,7 @@ pub async fn backup(
     meta.quiesced = guard.is_some() || module.apps.is_empty();
     let result = async {
         parts.describe(&cx, &mut meta, true).await?;
-        let mut writer = ArchiveWriter::create(&target, &meta).await?;
+        let mut writer = ArchiveWriter::create(&target, &meta, &req.key).await?;
         parts.write(&cx, &mut writer).await?;
         writer.finish().await
     }

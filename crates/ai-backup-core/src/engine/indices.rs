@@ -133,7 +133,7 @@ pub async fn load(
     };
     // The indices' entries follow one another in the archive, in this order: one reader
     // feeds them all.
-    let mut reader = ArchiveReader::open(path).await?;
+    let mut reader = ArchiveReader::open(path, &verified.key).await?;
     for (index, expected) in &meta.indices {
         let (def_path, docs_path) = archive::index_paths(index);
         let def: IndexDef = verified

@@ -43,7 +43,7 @@ pub async fn load(
         .filter(|e| by_path.contains_key(&e.path))
         .map(|e| (e.path.as_str(), e.sha256.as_str()))
         .collect();
-    let mut reader = ArchiveReader::open(path).await?;
+    let mut reader = ArchiveReader::open(path, &verified.key).await?;
     let mut done = 0u64;
     let mut pending = futures_util::stream::FuturesUnordered::new();
     while let Some(h) = reader.next_entry().await? {

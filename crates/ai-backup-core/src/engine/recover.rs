@@ -5,7 +5,7 @@
 
 use super::state::{self, RestoreState, Step};
 use super::{apps::Apps, indices, objects, scope, secret_check};
-use crate::archive;
+use crate::archive::{self, ArchiveKey};
 use crate::config::{Config, ModuleConfig};
 use crate::docker::DockerClient;
 use crate::error::Result;
@@ -15,12 +15,14 @@ use crate::store::{self, DatabaseStore};
 use crate::{health, secrets};
 
 /// Recover `module_id`; the outcome for people, or `None` when no restore was interrupted.
+/// `key` opens an encrypted archive when the restore was to put its secrets in place.
 ///
 /// # Errors
 /// Any store failing while recovering: the state stays, and recovery can be run again.
 pub async fn recover(
     config: &Config,
     module_id: &str,
+    key: &ArchiveKey,
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<Option<String>> {
@@ -56,16 +58,8 @@ pub async fn recover(
     );
     progress.phase("recover", None);
     let text = if forward {
-        finish(
-            &*db,
-            &clients,
-            docker.as_ref(),
-            module,
-            &st,
-            progress,
-            &calm,
-        )
-        .await?
+        let (on, of) = ((&*db, &clients, docker.as_ref()), (module, &st, key));
+        finish(on, of, progress, &calm).await?
     } else {
         undo(&*db, &clients, &mut st, &dir, progress, &calm).await?
     };
@@ -149,17 +143,14 @@ async fn undo(
 /// Keep the new data: drop the previous database and the held copies, put the archived
 /// secrets in place when the restore was asked to.
 async fn finish(
-    db: &dyn DatabaseStore,
-    clients: &scope::Clients,
-    docker: Option<&DockerClient>,
-    module: &ModuleConfig,
-    st: &RestoreState,
+    (db, clients, docker): (&dyn DatabaseStore, &scope::Clients, Option<&DockerClient>),
+    (module, st, key): (&ModuleConfig, &RestoreState, &ArchiveKey),
     progress: &Progress,
     c: &Cancel,
 ) -> Result<String> {
     if st.restore_secrets {
         if let Some(d) = docker {
-            let v = match archive::verify(&st.archive, progress, c).await {
+            let v = match archive::verify(&st.archive, key, progress, c).await {
                 Ok(v) => v,
                 Err(e) => {
                     progress.warn(format!(

@@ -13,7 +13,7 @@ use super::apps::Apps;
 use super::components::{self, Cx, RestoreOf};
 use super::state::{self, Durable, RestoreState, Step};
 use super::{old_name, staged_name};
-use crate::archive::{self, ArchiveReader, Verified};
+use crate::archive::{self, ArchiveKey, ArchiveReader, Verified};
 use crate::config::{Config, ServerConfig};
 use crate::error::{Error, Result};
 use crate::health::HealthReport;
@@ -28,6 +28,8 @@ pub struct RestoreRequest {
     pub restore_secrets: bool,
     /// How the user confirmed ("typed the module name", "--yes"), for the journal.
     pub confirmation: String,
+    /// The passphrase of an encrypted archive (ignored for a plain one).
+    pub key: ArchiveKey,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,7 +59,7 @@ pub async fn restore(
     let _lock = crate::lock::acquire(&crate::lock::default_dir(), &req.module, "restore")?;
     let state_dir = state::default_dir();
     state::refuse_if_interrupted(&state_dir, &req.module)?;
-    let verified = archive::verify(&req.archive, progress, cancel).await?;
+    let verified = archive::verify(&req.archive, &req.key, progress, cancel).await?;
     check_fits(&verified, req, server)?;
     let docker = super::docker_for(&config.docker, module, server, progress).await?;
     let which = (req.module.as_str(), module, server);

@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
+use ai_backup_core::archive::{ArchiveKey, Passphrase};
 use ai_backup_core::engine::{self, RestoreRequest};
 use ai_backup_core::progress::{Cancel, Progress};
 use ai_backup_core::{archive, catalog, describe, Error};
@@ -93,7 +94,7 @@ pub async fn archives(State(st): State<AppState>) -> ApiResult {
 pub async fn plan(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let p = engine::plan(st.board.config(), &id, &Progress::silent(), &Cancel::new()).await?;
     let (bytes, seconds, text) = describe::estimate(&p);
-    let name = archive::file_name(&id, chrono::Local::now());
+    let name = archive::file_name(&id, chrono::Local::now(), false);
     ok(json!({
         "module": id,
         "text": describe::plan(&p),
@@ -107,6 +108,8 @@ pub async fn plan(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
 #[derive(Deserialize, Default)]
 pub struct BackupBody {
     path: Option<PathBuf>,
+    /// Encrypt the archive with it (`….tar.gz.age`).
+    passphrase: Option<Passphrase>,
 }
 
 pub async fn backup(
@@ -115,7 +118,9 @@ pub async fn backup(
     body: Option<Json<BackupBody>>,
 ) -> ApiResult {
     let dir = backup_dir(&st);
-    let target = body.and_then(|b| b.0.path).unwrap_or(dir);
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let key = ArchiveKey::from(body.passphrase);
+    let target = body.path.unwrap_or(dir);
     if !target.is_absolute() {
         return Err(bad("the save location must be an absolute path"));
     }
@@ -126,7 +131,7 @@ pub async fn backup(
     };
     std::fs::create_dir_all(&folder)
         .map_err(|e| bad(format!("cannot create {}: {e}", folder.display())))?;
-    let job = st.board.start_backup(&id, target)?;
+    let job = st.board.start_backup(&id, target, key)?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
@@ -160,11 +165,14 @@ impl ArchiveRef {
 pub struct VerifyBody {
     module: String,
     archive: ArchiveRef,
+    /// The passphrase of an encrypted archive.
+    passphrase: Option<Passphrase>,
 }
 
 pub async fn verify(State(st): State<AppState>, Json(b): Json<VerifyBody>) -> ApiResult {
     let (path, name) = b.archive.named(&st)?;
-    match st.board.verify(&b.module, path.clone()).await {
+    let key = ArchiveKey::from(b.passphrase);
+    match st.board.verify(&b.module, path.clone(), &key).await {
         Ok(report) => {
             let mut v = serde_json::to_value(report).unwrap_or_default();
             v["ok"] = json!(true);
@@ -184,6 +192,8 @@ pub struct RestoreBody {
     #[serde(default)]
     restore_secrets: bool,
     confirm: String,
+    /// The passphrase of an encrypted archive.
+    passphrase: Option<Passphrase>,
 }
 
 pub async fn restore(
@@ -202,6 +212,7 @@ pub async fn restore(
         archive,
         restore_secrets: b.restore_secrets,
         confirmation: format!("typed '{id}' on the page"),
+        key: ArchiveKey::from(b.passphrase),
     };
     let (uploads, upload) = (st.uploads.clone(), b.archive);
     let job = st.board.start_restore(req, move || {
@@ -229,9 +240,11 @@ pub async fn upload(State(st): State<AppState>, headers: HeaderMap, body: Body) 
         .unwrap_or("archive.tar.gz")
         .to_string();
     let (id, bytes) = st.uploads.store(&name, body).await?;
+    let path = st.uploads.get(&id).map(|(p, _)| p).unwrap_or_default();
+    let encrypted = archive::is_encrypted(&path).await.unwrap_or(false);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "upload": id, "fileName": name, "bytes": bytes })),
+        Json(json!({ "upload": id, "fileName": name, "bytes": bytes, "encrypted": encrypted })),
     )
         .into_response())
 }
@@ -271,7 +284,7 @@ pub async fn download(State(st): State<AppState>, Query(q): Query<DownloadQuery>
         .replace('"', "");
     Ok((
         [
-            (header::CONTENT_TYPE, "application/gzip".to_string()),
+            (header::CONTENT_TYPE, content_type(&name).to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
@@ -280,6 +293,15 @@ pub async fn download(State(st): State<AppState>, Query(q): Query<DownloadQuery>
         Body::from_stream(tokio_util::io::ReaderStream::new(f)),
     )
         .into_response())
+}
+
+/// An encrypted archive is no gzip file for whoever downloads it.
+fn content_type(name: &str) -> &'static str {
+    if name.ends_with(archive::ENCRYPTED_SUFFIX) {
+        "application/octet-stream"
+    } else {
+        "application/gzip"
+    }
 }
 
 /// A snapshot of every job, then each change as it happens.

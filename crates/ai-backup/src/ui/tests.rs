@@ -273,6 +273,34 @@ async fn an_upload_is_a_private_file_until_it_is_removed() {
     assert!(!path.exists(), "removed");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_upload_is_recognised_and_needs_its_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = state(dir.path());
+    let router = app(st.clone());
+    let up = req("POST", "/api/uploads", &st)
+        .header("x-file-name", "renamed.bin")
+        .body(Body::from("age-encryption.org/v1\n-> scrypt x 18\n"))
+        .unwrap();
+    let (code, _, body) = send(&router, up).await;
+    assert_eq!(code, StatusCode::CREATED);
+    let v = json(&body);
+    assert_eq!(v["encrypted"], true, "by its first bytes, not its name");
+    let archive = format!(r#"{{"upload": "{}"}}"#, v["upload"].as_str().unwrap());
+    let body = format!(r#"{{"module": "n8n", "archive": {archive}}}"#);
+    let (_, _, answer) = send(&router, post_json("/api/verify", &st, &body)).await;
+    let answer = json(&answer);
+    assert_eq!(answer["ok"], false);
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("encrypted with a passphrase"), "{error}");
+    let empty = format!(r#"{{"module": "n8n", "archive": {archive}, "passphrase": ""}}"#);
+    let (code, _, _) = send(&router, post_json("/api/verify", &st, &empty)).await;
+    assert!(
+        code.is_client_error(),
+        "an empty passphrase is refused: {code}"
+    );
+}
+
 #[tokio::test]
 async fn the_event_stream_starts_with_a_snapshot_of_the_jobs() {
     let dir = tempfile::tempdir().unwrap();

@@ -130,9 +130,14 @@ fn reader<R: Read + Send + 'static>(r: R) -> JoinHandle<String> {
 
 /// Run `ai-backup --config CONFIG args...` to completion (no TTY, stdin closed).
 pub fn run(config: &Path, journal: &Path, args: &[&str]) -> Out {
-    let mut child = command(config, journal, args)
-        .spawn()
-        .expect("start ai-backup");
+    run_env(config, journal, args, &[])
+}
+
+/// `run`, with these environment variables set for the child (a passphrase).
+pub fn run_env(config: &Path, journal: &Path, args: &[&str], vars: &[(&str, &str)]) -> Out {
+    let mut cmd = command(config, journal, args);
+    cmd.envs(vars.iter().copied());
+    let mut child = cmd.spawn().expect("start ai-backup");
     let out = reader(child.stdout.take().expect("stdout"));
     let err = reader(child.stderr.take().expect("stderr"));
     let code = wait_timeout(&mut child, RUN_TIMEOUT, args);

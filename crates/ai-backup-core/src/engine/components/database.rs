@@ -282,7 +282,7 @@ async fn load_and_check(store: &dyn DatabaseStore, staged: &str, cx: &Cx<'_>) ->
     store.create(staged, &props_of(verified), cancel).await?;
     let prefix = verified.metadata.db.entry.clone();
     progress.phase("load", Some(verified.manifest.bytes_under(&prefix)));
-    let mut reader = ArchiveReader::open(cx.archive).await?;
+    let mut reader = ArchiveReader::open(cx.archive, &verified.key).await?;
     crate::engine::pipe(
         async |tx| feed_parts(&mut reader, &prefix, verified, tx, progress, "load").await,
         async |rx| store.load(staged, rx, cancel).await,
