@@ -35,9 +35,7 @@ async fn write_encrypted(dir: &Path, data: &[u8]) -> PathBuf {
         .await
         .unwrap()
         .with_part_size(100_000);
-    w.add_bytes("secrets/n8n-encryption-key", MARKER)
-        .await
-        .unwrap();
+    w.add_bytes("secrets/key", MARKER).await.unwrap();
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let head = std::fs::read(PathBuf::from(partial)).unwrap();
@@ -80,7 +78,7 @@ async fn an_encrypted_archive_reads_back_whole_and_holds_no_plaintext() {
 
     let v = verify_with(&path, &key("correct horse")).await.unwrap();
     assert_eq!(v.metadata.module_id, "n8n");
-    assert_eq!(v.secrets["secrets/n8n-encryption-key"], MARKER);
+    assert_eq!(v.secrets["secrets/key"], MARKER);
     assert!(v.key.is_set());
     let md = read_metadata(&path, &v.key).await.unwrap();
     assert_eq!(md.db.entry, "db/n8n_db.sql");
