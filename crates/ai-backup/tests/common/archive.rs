@@ -43,10 +43,15 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Write entries as a tar.gz (mode 0600 files, like the tool's).
 pub fn write(path: &Path, entries: &[(String, Vec<u8>)]) {
+    write_with_links(path, entries, &[]);
+}
+
+/// `write`, with symlink entries (name, target) right after the first entry.
+pub fn write_with_links(path: &Path, entries: &[(String, Vec<u8>)], links: &[(&str, &str)]) {
     let file = std::fs::File::create(path).expect("create archive");
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut b = tar::Builder::new(gz);
-    for (name, data) in entries {
+    for (i, (name, data)) in entries.iter().enumerate() {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o600);
@@ -54,6 +59,13 @@ pub fn write(path: &Path, entries: &[(String, Vec<u8>)]) {
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, name, data.as_slice())
             .expect("append entry");
+        for (link, target) in links.iter().filter(|_| i == 0) {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            b.append_link(&mut h, link, target).expect("append link");
+        }
     }
     b.into_inner()
         .expect("finish tar")
@@ -112,33 +124,7 @@ pub fn craft(
         "manifest.json".into(),
         serde_json::to_vec_pretty(&manifest).unwrap(),
     ));
-    let file = std::fs::File::create(dst).expect("create archive");
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-    let mut b = tar::Builder::new(gz);
-    for (i, (name, data)) in all.iter().enumerate() {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o600);
-        h.set_mtime(1_700_000_000);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, name, data.as_slice())
-            .expect("append entry");
-        if i == 0 {
-            for (link, target) in links {
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_size(0);
-                h.set_mode(0o777);
-                b.append_link(&mut h, link, target).expect("append link");
-            }
-        }
-    }
-    b.into_inner()
-        .expect("finish tar")
-        .finish()
-        .expect("finish gzip")
-        .flush()
-        .expect("flush");
+    write_with_links(dst, &all, links);
 }
 
 /// Edit the JSON of entry `name` in a list of entries.
