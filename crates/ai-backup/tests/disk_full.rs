@@ -55,17 +55,7 @@ fn n8n_backup_onto_a_full_disk_fails_and_leaves_no_file() {
         error.contains("No space left on device"),
         "the error says the disk is full: {error}"
     );
-    let left: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(left.is_empty(), "a failed backup left files: {left:?}");
-    assert_eq!(
-        docker::state(m.app()),
-        Some((true, false)),
-        "{} runs again",
-        m.app()
-    );
+    common::assert_failed_backup_left_nothing(&dir, m.app());
     fp::assert_same(&before, &fp::module(m), "data after the failed backup");
     db::seed(m);
 }

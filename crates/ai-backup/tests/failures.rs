@@ -296,17 +296,7 @@ fn n8n_db_container_killed_during_backup_leaves_no_archive_and_the_app_running()
         result["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{result}"
     );
-    let left: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(left.is_empty(), "a failed backup left files: {left:?}");
-    assert_eq!(
-        docker::state(m.app()),
-        Some((true, false)),
-        "{} runs again, unpaused",
-        m.app()
-    );
+    common::assert_failed_backup_left_nothing(&dir, m.app());
     docker::start(m.engine().container());
     assert!(
         db::wait_ready(m.engine(), Duration::from_secs(120)),

@@ -353,3 +353,19 @@ CREATE FUNCTION ab_f() RETURNS int DETERMINISTIC RETURN 1;",
         }
     }
 }
+
+/// What a failed backup must leave: no file in its output folder (not even the partial one),
+/// and the app it held running again, unpaused.
+#[track_caller]
+pub fn assert_failed_backup_left_nothing(dir: &Path, app: &str) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "a failed backup left files: {left:?}");
+    assert_eq!(
+        docker::state(app),
+        Some((true, false)),
+        "{app} runs again, unpaused"
+    );
+}
