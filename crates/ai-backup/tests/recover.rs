@@ -100,6 +100,32 @@ fn refused_then_recovered(
     );
 }
 
+/// After a kill at `step` of a restore of `m`: jobs are refused until `recover` runs, which
+/// reaches the expected end (`forward`: the archived data), and then the module holds exactly
+/// `want`, no staged or held database is left, and the apps run.
+fn recovered_to(
+    env: &common::Env,
+    m: common::Module,
+    dir: &Path,
+    step: &str,
+    forward: bool,
+    want: &fp::Fingerprint,
+) {
+    let expect = if forward { "finished" } else { "undone" };
+    refused_then_recovered(|args| env.run(args), &env.journal, m.id(), dir, expect);
+    fp::assert_same(
+        want,
+        &fp::module(m),
+        &format!("{} after a kill at {step:?}", m.id()),
+    );
+    assert_eq!(
+        db::leftovers(),
+        vec![],
+        "leftover databases after a kill at {step:?}"
+    );
+    docker::assert_apps_running();
+}
+
 #[test]
 fn n8n_restore_killed_at_each_step_is_recovered_to_the_previous_or_the_archived_data() {
     let env = common::setup();
@@ -131,20 +157,8 @@ fn n8n_restore_killed_at_each_step_is_recovered_to_the_previous_or_the_archived_
                 wait_step(&env.journal, "n8n", step)
             });
         }
-        let expect = if forward { "finished" } else { "undone" };
-        refused_then_recovered(|args| env.run(args), &env.journal, "n8n", &dir, expect);
         let want = if forward { &archived } else { &previous };
-        fp::assert_same(
-            want,
-            &fp::module(m),
-            &format!("n8n after a kill at {step:?}"),
-        );
-        assert_eq!(
-            db::leftovers(),
-            vec![],
-            "leftover databases after a kill at {step:?}"
-        );
-        docker::assert_apps_running();
+        recovered_to(&env, m, &dir, step, forward, want);
     }
     db::seed(m);
 }
@@ -283,20 +297,8 @@ fn oneapi_restore_killed_inside_the_swap_keeps_its_views_triggers_and_routines()
             assert!(reached, "the restore never reached {step}");
             std::thread::sleep(Duration::from_millis(500));
         });
-        let expect = if forward { "finished" } else { "undone" };
-        refused_then_recovered(|args| env.run(args), &env.journal, "oneapi", &dir, expect);
         let want = if forward { &archived } else { &previous };
-        fp::assert_same(
-            want,
-            &fp::module(m),
-            &format!("oneapi after a kill at {step:?}"),
-        );
-        assert_eq!(
-            db::leftovers(),
-            vec![],
-            "leftover databases after a kill at {step:?}"
-        );
-        docker::assert_apps_running();
+        recovered_to(&env, m, &dir, step, forward, want);
     }
     db::seed(m);
 }
