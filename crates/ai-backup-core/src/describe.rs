@@ -140,11 +140,21 @@ pub fn archive_summary(m: &Metadata) -> String {
 /// The outcome of a backup.
 pub fn backup_outcome(module: &str, o: &BackupOutcome) -> String {
     format!(
-        "backed up {module} to {} ({} bytes in the archive: {})",
+        "backed up {module} to {} ({} bytes in the archive: {}){}",
         o.path.display(),
         o.manifest.total_bytes(),
-        o.metadata.contents()
+        o.metadata.contents(),
+        retried(o.retries)
     )
+}
+
+/// The sentence on transient errors retried, empty when there were none.
+fn retried(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        1 => "\n1 transient error (a throttled or dropped request) was retried.".into(),
+        n => format!("\n{n} transient errors (throttled or dropped requests) were retried."),
+    }
 }
 
 /// The outcome of a restore: what came back, how, secrets written, health, the journal.
@@ -165,6 +175,7 @@ pub fn restore_outcome(module: &str, archive: &std::path::Path, o: &RestoreOutco
             h.details.join("; ")
         );
     }
+    text += &retried(o.retries);
     text += &format!(
         "\nDestructive steps were logged to {}.",
         o.journal.display()

@@ -1,6 +1,7 @@
 //! Progress events and cancellation, passed into every long operation. The library never
 //! prints: it reports events to a `Reporter` the caller supplies.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -41,15 +42,20 @@ impl Reporter for Silent {
 
 pub type SharedReporter = Arc<dyn Reporter>;
 
-/// Small helper that the engine uses to emit events.
+/// Small helper that the engine uses to emit events. It also counts the transient errors that
+/// were retried (a throttled or dropped request), so the outcome can say how many there were.
 #[derive(Clone)]
 pub struct Progress {
     reporter: SharedReporter,
+    retries: Arc<AtomicU64>,
 }
 
 impl Progress {
     pub fn new(reporter: SharedReporter) -> Self {
-        Self { reporter }
+        Self {
+            reporter,
+            retries: Arc::new(AtomicU64::new(0)),
+        }
     }
     pub fn silent() -> Self {
         Self::new(Arc::new(Silent))
@@ -70,6 +76,17 @@ impl Progress {
         self.reporter.report(Event::Info {
             message: message.into(),
         });
+    }
+    /// A transient error on `what` (`why`) is being retried: counted, and told as info.
+    pub fn retrying(&self, what: &str, why: &str) {
+        let n = self.retries.fetch_add(1, Ordering::Relaxed) + 1;
+        self.info(format!(
+            "retrying {what} after a transient error ({why}); retry {n} so far"
+        ));
+    }
+    /// Transient errors retried so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
     pub fn warn(&self, message: impl Into<String>) {
         self.reporter.report(Event::Warning {

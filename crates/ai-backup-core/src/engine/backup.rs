@@ -29,6 +29,8 @@ pub struct BackupOutcome {
     pub path: PathBuf,
     pub metadata: Metadata,
     pub manifest: Manifest,
+    /// Transient errors (throttled or dropped requests) that were retried on the way.
+    pub retries: u64,
 }
 
 /// Where the archive goes: the given file, or the default name in the given directory. An
@@ -110,6 +112,7 @@ pub async fn backup(
         path,
         metadata: meta,
         manifest,
+        retries: progress.retries(),
     })
 }
 

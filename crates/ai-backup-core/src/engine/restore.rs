@@ -41,6 +41,8 @@ pub struct RestoreOutcome {
     pub secrets_written: Vec<String>,
     pub health: Option<HealthReport>,
     pub journal: PathBuf,
+    /// Transient errors (throttled or dropped requests) that were retried on the way.
+    pub retries: u64,
 }
 
 /// Restore `req.archive` into `req.module`.
@@ -121,6 +123,7 @@ pub async fn restore(
         secrets_written: report.secrets_written,
         health,
         journal: journal.path().to_path_buf(),
+        retries: progress.retries(),
     })
 }
 
