@@ -12,6 +12,7 @@ mod crafted_tests;
 mod crypt;
 #[cfg(test)]
 mod crypt_tests;
+mod gzip;
 mod metadata;
 mod pipe;
 mod reader;

@@ -26,6 +26,7 @@ const QUEUED_CHUNKS: usize = 16;
 
 enum Msg {
     Data(Bytes),
+    Incompressible(bool),
     Finish,
 }
 
@@ -35,6 +36,7 @@ pub(super) struct Compressor {
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<io::Result<()>>>,
     pending: BytesMut,
+    incompressible: bool,
 }
 
 impl Compressor {
@@ -55,7 +57,20 @@ impl Compressor {
             tx: Some(tx),
             thread: Some(thread),
             pending: BytesMut::with_capacity(BATCH),
+            incompressible: false,
         }
+    }
+
+    /// What follows is incompressible (or not, again): see `Finish::incompressible`.
+    pub(super) async fn incompressible(&mut self, yes: bool) -> io::Result<()> {
+        if yes == self.incompressible {
+            return Ok(());
+        }
+        if !self.pending.is_empty() {
+            self.send_pending().await?;
+        }
+        self.incompressible = yes;
+        self.send(Msg::Incompressible(yes)).await
     }
 
     pub(super) async fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
@@ -114,6 +129,7 @@ fn compress(mut rx: mpsc::Receiver<Msg>, mut enc: Box<dyn Finish>) -> io::Result
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Data(b) => enc.write_all(&b)?,
+            Msg::Incompressible(yes) => enc.incompressible(yes)?,
             Msg::Finish => return enc.finish(),
         }
     }

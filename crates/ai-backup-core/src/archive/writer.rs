@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::compression::Compression;
+use super::compression::{looks_incompressible, Compression};
 use super::crypt::ArchiveKey;
 use super::metadata::{Manifest, ManifestEntry, Metadata};
 use super::pipe::Compressor;
@@ -85,6 +85,8 @@ impl ArchiveWriter {
             tarfmt::file_header(path, data.len() as u64, self.mtime).map_err(|e| self.io(e))?;
         let out = self.out.as_mut().expect("open");
         let r = async {
+            out.incompressible(looks_incompressible(sample(data)))
+                .await?;
             out.write(&header).await?;
             out.write(data).await?;
             out.write(&[0u8; tarfmt::BLOCK][..tarfmt::padding(data.len() as u64)])
@@ -112,15 +114,10 @@ impl ArchiveWriter {
         phase: &str,
     ) -> Result<()> {
         let header = tarfmt::file_header(path, size, self.mtime).map_err(|e| self.io(e))?;
-        self.out
-            .as_mut()
-            .expect("open")
-            .write(&header)
-            .await
-            .map_err(|e| self.io(e))?;
         let mut hasher = Sha256::new();
         let mut left = size;
         let mut buf = vec![0u8; 256 << 10];
+        let mut first = true;
         while left > 0 {
             let want = buf.len().min(left as usize);
             let n = src.read(&mut buf[..want]).await.map_err(|e| self.io(e))?;
@@ -133,16 +130,19 @@ impl ArchiveWriter {
                     ),
                 ));
             }
+            if std::mem::take(&mut first) {
+                self.start_entry(&header, &buf[..n]).await?;
+            }
             hasher.update(&buf[..n]);
-            self.out
-                .as_mut()
-                .expect("open")
-                .write(&buf[..n])
-                .await
-                .map_err(|e| self.io(e))?;
+            let out = self.out.as_mut().expect("open");
+            let wrote = out.write(&buf[..n]).await;
+            wrote.map_err(|e| self.io(e))?;
             left -= n as u64;
             self.written += n as u64;
             progress.bytes(phase, self.written);
+        }
+        if first {
+            self.start_entry(&header, &[]).await?;
         }
         let pad = [0u8; tarfmt::BLOCK];
         self.out
@@ -157,6 +157,19 @@ impl ArchiveWriter {
             sha256: hex::encode(hasher.finalize()),
         });
         Ok(())
+    }
+
+    /// Write an entry's header, telling the compressor whether what follows (starting with
+    /// `start`) looks incompressible.
+    async fn start_entry(&mut self, header: &[u8], start: &[u8]) -> Result<()> {
+        let out = self.out.as_mut().expect("open");
+        let r = async {
+            out.incompressible(looks_incompressible(sample(start)))
+                .await?;
+            out.write(header).await
+        }
+        .await;
+        r.map_err(|e| self.io(e))
     }
 
     /// Add a stream of unknown length as parts `<prefix>.part-NNNN` of at most the part size.
@@ -224,6 +237,11 @@ impl ArchiveWriter {
         self.partial = PathBuf::new();
         Ok((self.target.clone(), manifest))
     }
+}
+
+/// The start of an entry, enough to tell whether it compresses.
+fn sample(data: &[u8]) -> &[u8] {
+    &data[..data.len().min(64 << 10)]
 }
 
 /// Create `partial` as a new file, mode 0600 from the start, never through a symbolic link.

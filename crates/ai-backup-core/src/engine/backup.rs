@@ -33,6 +33,8 @@ pub struct BackupOutcome {
     pub manifest: Manifest,
     /// Transient errors (throttled or dropped requests) that were retried on the way.
     pub retries: u64,
+    /// Seconds spent in each phase, in order.
+    pub timings: Vec<(String, f64)>,
 }
 
 /// Where the archive goes: the given file, or the default name in the given directory. An
@@ -158,6 +160,7 @@ pub async fn backup(
         metadata: meta,
         manifest,
         retries: progress.retries(),
+        timings: super::restore::seconds(progress),
     })
 }
 
