@@ -75,7 +75,8 @@ pub async fn backup(
     }
     let target = target_path(&req.module, req.output.as_deref(), req.key.is_set());
     let which = (req.module.as_str(), module, server);
-    let mut parts = components::open(config, which, docker.as_ref(), None, cancel).await?;
+    let mut parts =
+        components::open(config, which, docker.as_ref(), None, (progress, cancel)).await?;
     let cx = BackupCx {
         module: &req.module,
         progress,
