@@ -122,7 +122,8 @@ pub async fn backup(
         req.key.is_set(),
     );
     let which = (req.module.as_str(), module, server);
-    let mut parts = components::open(config, which, docker.as_ref(), None, cancel).await?;
+    let mut parts =
+        components::open(config, which, docker.as_ref(), None, (progress, cancel)).await?;
     let cx = BackupCx {
         module: &req.module,
         progress,

@@ -72,7 +72,14 @@ pub async fn restore(
         verified: &verified,
         restore_secrets: req.restore_secrets,
     };
-    let mut parts = components::open(config, which, docker.as_ref(), Some(&of), cancel).await?;
+    let mut parts = components::open(
+        config,
+        which,
+        docker.as_ref(),
+        Some(&of),
+        (progress, cancel),
+    )
+    .await?;
     let journal = Journal::new(&config.journal);
     let state = Durable {
         st: new_state(req, &module.database),
