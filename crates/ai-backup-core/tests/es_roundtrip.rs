@@ -251,11 +251,14 @@ async fn bulk_load_retries_429_and_fails_on_refused_items() {
         ..IndexDef::default()
     };
 
-    // Three requests answered 429: retried with backoff, everything loads.
+    // Three requests answered 429: retried with backoff, everything loads. One request at a
+    // time, so that the three 429s hit the same one and its waits add up.
     c.create_index("load429", &def, &cancel).await.unwrap();
     s.faults(json!({"bulk_429": 3})).await;
     let t = Instant::now();
     let n = c
+        .clone()
+        .with_parallel(1)
         .bulk_load("load429", &mut input.as_bytes(), &p, &cancel)
         .await
         .unwrap();
