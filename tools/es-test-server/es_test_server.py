@@ -30,6 +30,7 @@ TEST-ONLY fault injection endpoint (does not exist in Elasticsearch):
                           {"drop_connections": N}  next N _search, _search/scroll and _bulk requests are
                                                    carried out, then the connection closes without an answer
                                                    (as when a proxy or the network drops it)
+                          {"drop_scrolls": N}      the same for the next N _search/scroll continuations only
   DELETE /_test/faults   clear them all
 """
 import argparse, base64, functools, gzip, json, os, re, signal, sys, threading, time, traceback, uuid, zlib
@@ -1381,6 +1382,15 @@ def scroll(s, r):
 DROPPABLE.update([search, scroll, bulk])
 
 
+def dropped(faults, fn):
+    """Whether a drop fault takes the answer of this carried-out request (and count it)."""
+    for kind, fns in (("drop_scrolls", (scroll,)), ("drop_connections", DROPPABLE)):
+        if fn in fns and faults.get(kind, 0) > 0:
+            faults[kind] -= 1
+            return True
+    return False
+
+
 @route("POST", IDX + "/_pit")
 def open_pit(s, r):
     if s.cfg.no_pit:
@@ -1568,8 +1578,7 @@ class Handler(BaseHTTPRequestHandler):
                     finally:
                         if store.dirty:
                             store.save()
-                    if fn in DROPPABLE and self.command != "DELETE" and store.faults.get("drop_connections", 0) > 0:
-                        store.faults["drop_connections"] -= 1
+                    if self.command != "DELETE" and dropped(store.faults, fn):
                         self.close_connection = True
                         return  # done, but the client never hears of it
         except EsError as e:

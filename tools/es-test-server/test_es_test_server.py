@@ -731,6 +731,13 @@ class LargeIndexTests(EsCase):
             self.es.call("POST", "/_search", body)
         self.assertEqual(len(self.es.ok("POST", "/_search", body)["hits"]["hits"]), 10)
         self.assertEqual(self.es.ok("GET", "/_test/faults"), {"search_429": 0, "drop_connections": 0})
+        out = self.es.ok("POST", "/big/_search?scroll=1m", {"size": 10})
+        self.es.ok("POST", "/_test/faults", {"drop_scrolls": 1})
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.es.call("POST", "/_search/scroll", {"scroll": "1m", "scroll_id": out["_scroll_id"]})
+        page = self.es.ok("POST", "/_search/scroll", {"scroll": "1m", "scroll_id": out["_scroll_id"]})["hits"]["hits"]
+        last = int(out["hits"]["hits"][-1]["_id"][1:])
+        self.assertEqual(page[0]["_id"], f"d{last + 11}", "the scroll moved past the dropped page")
         self.es.ok("DELETE", "/_test/faults")
         self.es.ok("DELETE", "/_pit", {"id": pit})
 

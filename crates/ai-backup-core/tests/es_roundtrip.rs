@@ -277,7 +277,11 @@ async fn bulk_load_retries_429_and_fails_on_refused_items() {
     // More 429s than tries: a typed error, not a silent loss.
     c.create_index("load429b", &def, &cancel).await.unwrap();
     s.faults(json!({"bulk_429": 5})).await;
-    let quick = c.clone().with_retry(3, Duration::from_millis(10));
+    // One request at a time, so that the 429s all fall on the same one.
+    let quick = c
+        .clone()
+        .with_parallel(1)
+        .with_retry(3, Duration::from_millis(10));
     let e = quick
         .bulk_load("load429b", &mut input.as_bytes(), &p, &cancel)
         .await

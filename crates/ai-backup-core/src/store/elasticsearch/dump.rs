@@ -6,8 +6,8 @@
 //! (a restore does not depend on it). Either way the snapshot is counted exactly, the count is
 //! checked against what was written, and every context is closed on every path. Documents
 //! whose `_source` is missing cannot be rebuilt, so the dump fails rather than write an
-//! incomplete copy. Memory stays bounded: each slice holds one page, and at most one page per
-//! slice waits to be written.
+//! incomplete copy. Memory stays bounded: each slice holds one page, and one page at most
+//! waits to be written.
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -119,7 +119,7 @@ impl EsClient {
         cancel: &Cancel,
     ) -> EsResult<(u64, u64)> {
         let slices = self.parallel.max(1);
-        let (tx, mut rx) = mpsc::channel::<Chunk>(slices);
+        let (tx, mut rx) = mpsc::channel::<Chunk>(1);
         let mut tasks = JoinSet::new();
         for id in 0..slices {
             let job = SliceJob {
