@@ -11,9 +11,11 @@ Usage: measure.py run RESULT ID LOG PATH... -- COMMAND...
        measure.py table RESULTS
            One line per comparison: the ai-backup figure against each anchor.
 
-RESULTS lines are {"kind": "run", "id", "secs", "rss_kb", "extra"} from `run`, and
-{"kind": "case", "case", "anchor", "tool", "anchor_id"} written by scripts/bench, which names
-which run is the tool's and which is the anchor's.
+RESULTS lines are {"kind": "run", "id", "secs", "rss_kb", "extra", "cpu", "rc"} from `run` (cpu:
+the busy CPU-seconds of the whole machine during the run, containers included, which shows
+when 2 cores bound a run), and {"kind": "case", "case", "anchor", "tool", "anchor_id", "target"}
+written by scripts/bench, which names which run is the tool's and which is the anchor's
+("a|b": the slower of two runs) and the ratio the issue asks for at most.
 """
 import json
 import os
@@ -42,6 +44,14 @@ def free(path):
     return st.f_bavail * st.f_frsize
 
 
+def busy_cpu_secs():
+    """CPU time the whole machine has spent busy (every process, containers too), in seconds."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def run(result, run_id, log, paths, cmd):
     fss = filesystems(paths)
     lowest = {p: free(p) for p in fss}
@@ -54,12 +64,12 @@ def run(result, run_id, log, paths, cmd):
 
     with tempfile.NamedTemporaryFile("r", prefix="bench-time.") as tf:
         sampler = threading.Thread(target=sample, daemon=True)
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), busy_cpu_secs()
         sampler.start()
         with open(log, "ab") as out:
             rc = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", tf.name, *cmd],
                                  stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        secs = time.monotonic() - t0
+        secs, cpu = time.monotonic() - t0, busy_cpu_secs() - cpu0
         done.set()
         sampler.join()
         last = (tf.read().strip().splitlines() or ["0"])[-1]
@@ -68,12 +78,26 @@ def run(result, run_id, log, paths, cmd):
     extra = sum(max(0, end[p] - min(lowest[p], end[p])) for p in fss)
     with open(result, "a", encoding="utf-8") as f:
         f.write(json.dumps({"kind": "run", "id": run_id, "secs": secs, "rss_kb": rss,
-                            "extra": extra, "rc": rc}) + "\n")
+                            "extra": extra, "cpu": cpu, "rc": rc}) + "\n")
     return rc
 
 
 def mib(n):
     return f"{n / (1 << 20):.0f} MiB" if n >= 10 << 20 else f"{n / (1 << 20):.1f} MiB"
+
+
+def anchor_run(runs, anchor_id):
+    """The anchor's run; "a|b" is the slower of two runs (e.g. the dump and the compression)."""
+    found = [runs.get(i) for i in anchor_id.split("|")]
+    if not all(found):
+        return None
+    return max(found, key=lambda r: (r["rc"] != 0, r["secs"]))
+
+
+def verdict(ratio, target):
+    if not target:
+        return ""
+    return f"<= {target}: " + ("met" if ratio <= float(target) else "MISSED")
 
 
 def table(result):
@@ -85,23 +109,26 @@ def table(result):
                 runs[r["id"]] = r
             else:
                 cases.append(r)
-    head = ("case", "anchor", "ratio", "ai-backup s", "anchor s", "peak RSS", "extra disk")
-    fmt = "{:<16} {:<34} {:>6} {:>11} {:>9} {:>9} {:>10}"
+    head = ("case", "anchor", "ratio", "ai-backup s", "anchor s", "cpu s", "anchor cpu",
+            "peak RSS", "extra disk", "anchor disk", "target")
+    fmt = "{:<22} {:<38} {:>6} {:>11} {:>9} {:>6} {:>10} {:>9} {:>10} {:>11}  {}"
     print(fmt.format(*head))
     for c in cases:
-        tool, anchor = runs.get(c["tool"]), runs.get(c["anchor_id"])
+        tool, anchor = runs.get(c["tool"]), anchor_run(runs, c["anchor_id"])
         if not tool or not anchor:
-            print(fmt.format(c["case"], c["anchor"], "-", "-", "-", "-", "-"))
+            print(fmt.format(c["case"], c["anchor"], "-", "-", "-", "-", "-", "-", "-", "-", ""))
             continue
         if tool["rc"] or anchor["rc"]:
             print(fmt.format(c["case"], c["anchor"], "failed",
                              "failed" if tool["rc"] else f"{tool['secs']:.1f}",
                              "failed" if anchor["rc"] else f"{anchor['secs']:.1f}",
-                             "-", "-"))
+                             "-", "-", "-", "-", "-", ""))
             continue
         ratio = tool["secs"] / anchor["secs"] if anchor["secs"] > 0 else float("inf")
         print(fmt.format(c["case"], c["anchor"], f"{ratio:.2f}", f"{tool['secs']:.1f}",
-                         f"{anchor['secs']:.1f}", mib(tool["rss_kb"] * 1024), mib(tool["extra"])))
+                         f"{anchor['secs']:.1f}", f"{tool.get('cpu', 0):.1f}",
+                         f"{anchor.get('cpu', 0):.1f}", mib(tool["rss_kb"] * 1024),
+                         mib(tool["extra"]), mib(anchor["extra"]), verdict(ratio, c.get("target"))))
 
 
 def main():

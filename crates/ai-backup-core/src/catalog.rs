@@ -58,7 +58,7 @@ pub async fn list(dir: &Path) -> Result<Vec<ArchiveInfo>> {
     {
         let name = e.file_name().to_string_lossy().into_owned();
         let meta = e.metadata().await.ok();
-        let listed = name.ends_with(".tar.gz") || name.ends_with(".tar.gz.age");
+        let listed = crate::archive::is_archive_name(&name);
         match meta {
             Some(m) if listed && m.is_file() => out.push(describe(e.path(), name, &m).await),
             _ => {}

@@ -173,6 +173,7 @@ impl JobBoard {
             output: Some(output),
             notes: None,
             key,
+            compression: None,
         };
         self.start(module, JobKind::Backup, move |board, p, c| async move {
             let r = engine::backup(&board.config, &req, &p, &c).await;

@@ -2,7 +2,8 @@
 //! prints: it reports events to a `Reporter` the caller supplies.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 pub use tokio_util::sync::CancellationToken as Cancel;
@@ -43,11 +44,39 @@ impl Reporter for Silent {
 pub type SharedReporter = Arc<dyn Reporter>;
 
 /// Small helper that the engine uses to emit events. It also counts the transient errors that
-/// were retried (a throttled or dropped request), so the outcome can say how many there were.
+/// were retried (a throttled or dropped request), and times each phase, so the outcome can say
+/// how many retries there were and where the time went.
 #[derive(Clone)]
 pub struct Progress {
     reporter: SharedReporter,
     retries: Arc<AtomicU64>,
+    clock: Arc<Mutex<PhaseClock>>,
+}
+
+/// Time spent per phase, in the order the phases first started.
+#[derive(Default)]
+struct PhaseClock {
+    spent: Vec<(String, Duration)>,
+    current: Option<(usize, Instant)>,
+}
+
+impl PhaseClock {
+    fn start(&mut self, phase: &str) {
+        self.stop();
+        let i = match self.spent.iter().position(|(p, _)| p == phase) {
+            Some(i) => i,
+            None => {
+                self.spent.push((phase.to_string(), Duration::ZERO));
+                self.spent.len() - 1
+            }
+        };
+        self.current = Some((i, Instant::now()));
+    }
+    fn stop(&mut self) {
+        if let Some((i, at)) = self.current.take() {
+            self.spent[i].1 += at.elapsed();
+        }
+    }
 }
 
 impl Progress {
@@ -55,12 +84,14 @@ impl Progress {
         Self {
             reporter,
             retries: Arc::new(AtomicU64::new(0)),
+            clock: Arc::default(),
         }
     }
     pub fn silent() -> Self {
         Self::new(Arc::new(Silent))
     }
     pub fn phase(&self, phase: &str, total_bytes: Option<u64>) {
+        self.clock.lock().expect("clock").start(phase);
         self.reporter.report(Event::Phase {
             phase: phase.to_string(),
             total_bytes,
@@ -84,6 +115,17 @@ impl Progress {
             "retrying {what} after a transient error ({why}); retry {n} so far"
         ));
     }
+    /// Time spent in each phase so far (the current one up to now), in the order they began.
+    pub fn timings(&self) -> Vec<(String, Duration)> {
+        let mut clock = self.clock.lock().expect("clock");
+        let running = clock.current.map(|(i, _)| i);
+        clock.stop();
+        let out = clock.spent.clone();
+        if let Some(i) = running {
+            clock.current = Some((i, Instant::now()));
+        }
+        out
+    }
     /// Transient errors retried so far.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
@@ -92,5 +134,41 @@ impl Progress {
         self.reporter.report(Event::Warning {
             message: message.into(),
         });
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn phases_are_timed_in_order_and_a_phase_met_again_adds_up() {
+        let p = Progress::silent();
+        p.phase("verify", None);
+        std::thread::sleep(Duration::from_millis(30));
+        p.phase("load", None);
+        std::thread::sleep(Duration::from_millis(10));
+        p.phase("verify", None);
+        std::thread::sleep(Duration::from_millis(30));
+        let t = p.timings();
+        let names: Vec<_> = t.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["verify", "load"]);
+        assert!(t[0].1 >= Duration::from_millis(60), "{t:?}");
+        assert!(
+            t[1].1 >= Duration::from_millis(10) && t[1].1 < t[0].1,
+            "{t:?}"
+        );
+        // Still running: a later look counts the current phase on.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(p.timings()[0].1 >= t[0].1 + Duration::from_millis(20));
+    }
+
+    #[test]
+    fn retries_are_counted_across_clones() {
+        let p = Progress::silent();
+        let q = p.clone();
+        q.retrying("GET bucket/key", "503 SlowDown");
+        p.retrying("POST /_bulk", "429");
+        assert_eq!(p.retries(), 2);
     }
 }

@@ -99,13 +99,14 @@ export class BackupFlow {
     }
   }
 
-  /** An encrypted archive is named ….tar.gz.age: the default name follows the checkbox. */
+  /** An encrypted archive is named ….tar.gz.age (….tar.zst.age): the name follows the checkbox. */
   _encryptChanged() {
     const on = this.encrypt.checked;
     this.passBox.hidden = !on;
     const p = this.path.value;
-    if (on && p.endsWith('.tar.gz')) this.path.value = `${p}.age`;
-    if (!on && p.endsWith('.tar.gz.age')) this.path.value = p.slice(0, -'.age'.length);
+    const plain = p.endsWith('.tar.gz') || p.endsWith('.tar.zst');
+    if (on && plain) this.path.value = `${p}.age`;
+    if (!on && /\.tar\.(gz|zst)\.age$/.test(p)) this.path.value = p.slice(0, -'.age'.length);
     if (on) this.pass.focus();
   }
 

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use ai_backup_core::archive::Compression;
+
 #[derive(Parser)]
 #[command(
     name = "ai-backup",
@@ -32,12 +34,17 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Back up a module into <module>-backup-YYYYMMDD-HHMMSS.tar.gz (.tar.gz.age encrypted).
+    /// Back up a module into <module>-backup-YYYYMMDD-HHMMSS.tar.gz (.tar.zst with zstd,
+    /// .age appended when encrypted).
     Backup {
         module: String,
         /// Output file, or directory for the default name.
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// gzip (the default: any tar reads it) or zstd (faster, smaller; .tar.zst). Default:
+        /// what the output file's name says, else gzip.
+        #[arg(long, value_name = "gzip|zstd", value_parser = parse_compression)]
+        compression: Option<Compression>,
         /// Encrypt the archive with a passphrase (age format), asked for on the terminal or
         /// given by --passphrase-file or $AI_BACKUP_PASSPHRASE.
         #[arg(long)]
@@ -85,4 +92,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         backup_dir: Option<PathBuf>,
     },
+}
+
+fn parse_compression(text: &str) -> Result<Compression, String> {
+    Compression::parse(text).ok_or_else(|| format!("'{text}' is not gzip or zstd"))
 }

@@ -169,12 +169,14 @@ async fn dispatch(
         Command::Backup {
             module,
             output,
+            compression,
             notes,
             encrypt,
         } => {
             backup(
                 config,
                 (module, output, notes),
+                *compression,
                 *encrypt,
                 keys,
                 (progress, cancel),
@@ -354,6 +356,7 @@ async fn dispatch(
 async fn backup(
     config: &Config,
     (module, output, notes): (&str, &Option<std::path::PathBuf>, &Option<String>),
+    compression: Option<archive::Compression>,
     encrypt: bool,
     keys: &passphrase::Sources,
     (progress, cancel): (&Progress, &Cancel),
@@ -367,6 +370,7 @@ async fn backup(
         output: output.clone(),
         notes: notes.clone(),
         key,
+        compression,
     };
     let o = engine::backup(config, &req, progress, cancel).await?;
     Ok(Done::Ok {

@@ -47,7 +47,7 @@ interface Run {
 }
 
 const CANCELLED: ModuleDataResult = { success: false, cancelled: true };
-const ARCHIVE_FILTER = { name: 'ai-backup archive', extensions: ['tar.gz', 'gz'] };
+const ARCHIVE_FILTER = { name: 'ai-backup archive', extensions: ['tar.gz', 'gz', 'tar.zst', 'zst'] };
 const ENCRYPTED_FILTER = { name: 'ai-backup archive encrypted with a passphrase', extensions: ['age'] };
 /** The first bytes of an age file: how an encrypted archive is recognised, whatever its name. */
 const AGE_MAGIC = 'age-encryption.org/v1';
@@ -168,7 +168,7 @@ export function registerModuleDataHandlers(options: ModuleDataHandlerOptions): (
   async function restore(job: Job, win: BrowserWindow, moduleId: ModuleId): Promise<ModuleDataResult> {
     const choice = await dialog.showOpenDialog(win, {
       properties: ['openFile'],
-      filters: [{ name: ARCHIVE_FILTER.name, extensions: options.promptPassphrase ? ['gz', 'age'] : ['gz'] }],
+      filters: [{ name: ARCHIVE_FILTER.name, extensions: options.promptPassphrase ? ['gz', 'zst', 'age'] : ['gz', 'zst'] }],
     });
     const file = choice.filePaths[0];
     if (choice.canceled || !file) return CANCELLED;

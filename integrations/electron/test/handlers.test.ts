@@ -91,13 +91,13 @@ test('cancelled dialogs run nothing', async () => {
   assert.equal(save?.kind, 'save');
   if (save?.kind === 'save') {
     assert.match(save.options.defaultPath ?? '', /^n8n-backup-\d{8}-\d{6}\.tar\.gz$/);
-    assert.deepEqual(save.options.filters, [{ name: 'ai-backup archive', extensions: ['tar.gz', 'gz'] }]);
+    assert.deepEqual(save.options.filters, [{ name: 'ai-backup archive', extensions: ['tar.gz', 'gz', 'tar.zst', 'zst'] }]);
     assert.equal(save.window, win);
   }
   const open = dialog.calls[1];
   if (open?.kind === 'open') {
     assert.deepEqual(open.options.properties, ['openFile']);
-    assert.deepEqual(open.options.filters, [{ name: 'ai-backup archive', extensions: ['gz'] }]);
+    assert.deepEqual(open.options.filters, [{ name: 'ai-backup archive', extensions: ['gz', 'zst'] }]);
   }
   assert.deepEqual(runs(), [], 'no ai-backup run');
   assert.equal(win.webContents.sent.length, 0);
@@ -225,7 +225,7 @@ test('encrypted backup and restore: the type chosen in the save dialog, the pass
 
   const save = dialog.calls[0];
   assert.ok(save?.kind === 'save');
-  assert.deepEqual(save.options.filters?.map((f) => f.extensions), [['tar.gz', 'gz'], ['age']]);
+  assert.deepEqual(save.options.filters?.map((f) => f.extensions), [['tar.gz', 'gz', 'tar.zst', 'zst'], ['age']]);
   assert.deepEqual(asked.map((r) => r.purpose), ['encrypt', 'confirm']);
   assert.equal(readFileSync(encrypted).subarray(0, 21).toString('latin1'), 'age-encryption.org/v1');
   psql('n8n_db', `UPDATE public.settings SET value = 'damaged';`);

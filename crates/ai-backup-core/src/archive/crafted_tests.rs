@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use async_compression::tokio::write::GzipEncoder;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::roundtrip_tests::{meta, refused_reason, verify_path};
 use super::*;
@@ -75,10 +73,9 @@ impl Crafted {
 }
 
 async fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = GzipEncoder::new(Vec::new());
-    enc.write_all(data).await.unwrap();
-    enc.shutdown().await.unwrap();
-    enc.into_inner()
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, data).unwrap();
+    enc.finish().unwrap()
 }
 
 /// The reason a plain pass of `ArchiveReader` over every entry refuses `path` for.

@@ -1,21 +1,18 @@
 //! Optional encryption of a whole archive with a passphrase, in the age format (scrypt
-//! recipient): the gzip stream passes through age's streaming encryptor on its way to the
+//! recipient): the compressed stream passes through age's streaming encryptor on its way to the
 //! file, and back through its decryptor on every read, so there is never a plaintext copy on
 //! disk and memory stays bounded (age works in 64 KiB chunks). age authenticates every chunk
 //! and the end of the stream: a wrong passphrase, one changed byte or a cut-off file is
 //! refused, never read as data. An encrypted archive is recognised by its first bytes, not by
 //! its name. The passphrase lives in memory only, is zeroed when dropped and never shown.
 
+use std::io::{Read, Write};
 use std::path::Path;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use age::secrecy::{ExposeSecret, SecretString};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio_util::compat::{
-    FuturesAsyncReadCompatExt, FuturesAsyncWriteCompatExt, TokioAsyncReadCompatExt,
-    TokioAsyncWriteCompatExt,
-};
+use tokio::io::AsyncReadExt;
+
+use super::compression::{Finish, Source};
 
 use crate::error::{Error, Result};
 
@@ -112,30 +109,36 @@ pub async fn is_encrypted(path: &Path) -> Result<bool> {
     Ok(head[..got] == *AGE_MAGIC)
 }
 
-pub(super) type Sink = Box<dyn AsyncWrite + Unpin + Send>;
-pub(super) type Source = Box<dyn AsyncRead + Unpin + Send>;
-
-/// `out` wrapped so that what is written to it is encrypted with `passphrase`; its shutdown
-/// writes the last chunk. The key derivation (about a second of scrypt) runs off the runtime.
-pub(super) async fn encrypting(
-    out: impl AsyncWrite + Unpin + Send + 'static,
+/// `out` wrapped so that what is written to it is encrypted with `passphrase`; its `finish`
+/// writes the last chunk. The key derivation (about a second of scrypt) runs here, on the
+/// archive's compression thread.
+pub(super) fn encrypting(
+    out: Box<dyn Finish>,
     passphrase: &Passphrase,
-) -> std::io::Result<Sink> {
-    let secret = passphrase.0.clone();
-    let encryptor =
-        tokio::task::spawn_blocking(move || age::Encryptor::with_user_passphrase(secret))
-            .await
-            .map_err(std::io::Error::other)?;
-    let stream = encryptor.wrap_async_output(out.compat_write()).await?;
-    Ok(Box::new(stream.compat_write()))
+) -> std::io::Result<Box<dyn Finish>> {
+    let encryptor = age::Encryptor::with_user_passphrase(passphrase.0.clone());
+    Ok(Box::new(Encrypting(encryptor.wrap_output(out)?)))
+}
+
+struct Encrypting(age::stream::StreamWriter<Box<dyn Finish>>);
+
+impl Write for Encrypting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Finish for Encrypting {
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        self.0.finish()?.finish()
+    }
 }
 
 /// `input` (positioned at the age header) decrypted with `key`'s passphrase, or why not.
-pub(super) async fn decrypting(
-    path: &Path,
-    input: impl AsyncRead + Unpin + Send + 'static,
-    key: &ArchiveKey,
-) -> Result<Source> {
+pub(super) fn decrypting(path: &Path, input: Source, key: &ArchiveKey) -> Result<Source> {
     let refused = |reason: String| Error::ArchiveRefused {
         path: path.to_path_buf(),
         reason,
@@ -145,9 +148,7 @@ pub(super) async fn decrypting(
             "it is encrypted with a passphrase, and none was given".into(),
         ));
     };
-    let decryptor = age::Decryptor::new_async(input.compat())
-        .await
-        .map_err(|e| refused(why(e)))?;
+    let decryptor = age::Decryptor::new_buffered(input).map_err(|e| refused(why(e)))?;
     if !decryptor.is_scrypt() {
         return Err(refused(
             "it is encrypted to an age key, not with a passphrase; decrypt it with age first"
@@ -155,13 +156,13 @@ pub(super) async fn decrypting(
         ));
     }
     let identity = age::scrypt::Identity::new(passphrase.0.clone());
-    let stream = tokio::task::spawn_blocking(move || {
-        decryptor.decrypt_async(std::iter::once(&identity as &dyn age::Identity))
-    })
-    .await
-    .map_err(|e| Error::io("decrypting", std::io::Error::other(e)))?
-    .map_err(|e| refused(why(e)))?;
-    Ok(Box::new(Authenticated(stream.compat())))
+    let stream = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .map_err(|e| refused(why(e)))?;
+    Ok(Box::new(std::io::BufReader::with_capacity(
+        1 << 20,
+        Authenticated(stream),
+    )))
 }
 
 /// A refused decryption in plain words.
@@ -197,18 +198,15 @@ impl std::error::Error for Altered {}
 /// Marks age's authentication failures so the reader can name them.
 struct Authenticated<R>(R);
 
-impl<R: AsyncRead + Unpin> AsyncRead for Authenticated<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.0).poll_read(cx, buf) {
-            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => Poll::Ready(Err(
-                std::io::Error::new(std::io::ErrorKind::InvalidData, Altered),
-            )),
-            other => other,
-        }
+impl<R: Read> Read for Authenticated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, Altered)
+            } else {
+                e
+            }
+        })
     }
 }
 

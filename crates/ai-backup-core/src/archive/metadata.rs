@@ -30,6 +30,9 @@ pub struct Metadata {
     /// statistics below describe exactly what the archive holds.
     #[serde(default)]
     pub quiesced: bool,
+    /// How the tar stream is compressed (gzip when absent: archives written before zstd).
+    #[serde(default)]
+    pub compression: super::Compression,
     pub db: DbMeta,
     #[serde(default)]
     pub secrets: Vec<SecretMeta>,

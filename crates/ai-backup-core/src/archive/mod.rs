@@ -1,16 +1,20 @@
-//! The archive format, in one place: a gzip-compressed tar readable by plain `tar xzf`, whose
+//! The archive format, in one place: a compressed tar (gzip by default, readable by plain
+//! `tar xzf`; or zstd, `tar --zstd -xf`), whose
 //! first entry is `metadata.json` (what the archive holds) and whose last entry is
 //! `manifest.json` (the size and SHA-256 of every other entry). Content of unknown length (a
 //! database dump) is stored as consecutive parts of bounded size, so it streams straight from
 //! the tool into the archive and back, with bounded memory and no temporary copy.
 
 mod accounted;
+mod compression;
 #[cfg(test)]
 mod crafted_tests;
 mod crypt;
 #[cfg(test)]
 mod crypt_tests;
+mod gzip;
 mod metadata;
+mod pipe;
 mod reader;
 #[cfg(test)]
 mod roundtrip_tests;
@@ -19,6 +23,7 @@ mod tarfmt;
 mod verify;
 mod writer;
 
+pub use compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
 pub use crypt::{
     is_encrypted, ArchiveKey, Passphrase, AGE_MAGIC, ENCRYPTED_SUFFIX, WRONG_OR_ALTERED,
 };
@@ -51,16 +56,28 @@ pub fn index_paths(index: &str) -> (String, String) {
     )
 }
 /// Largest part of a streamed entry (also the most memory a stream holds at once).
-pub const DEFAULT_PART_SIZE: usize = 32 << 20;
+pub const DEFAULT_PART_SIZE: usize = 8 << 20;
 
-/// `<module>-backup-YYYYMMDD-HHMMSS.tar.gz`, in local time as the user reads it, with `.age`
-/// appended when the archive is encrypted.
-pub fn file_name(module: &str, at: chrono::DateTime<chrono::Local>, encrypted: bool) -> String {
+/// `<module>-backup-YYYYMMDD-HHMMSS.tar.gz` (`.tar.zst` with zstd), in local time as the user
+/// reads it, with `.age` appended when the archive is encrypted.
+pub fn file_name(
+    module: &str,
+    at: chrono::DateTime<chrono::Local>,
+    compression: Compression,
+    encrypted: bool,
+) -> String {
     let suffix = if encrypted { ENCRYPTED_SUFFIX } else { "" };
     format!(
-        "{module}-backup-{}.tar.gz{suffix}",
-        at.format("%Y%m%d-%H%M%S")
+        "{module}-backup-{}{}{suffix}",
+        at.format("%Y%m%d-%H%M%S"),
+        compression.extension()
     )
+}
+
+/// True when `name` is named like an archive: `.tar.gz` or `.tar.zst`, `.age` after either.
+pub fn is_archive_name(name: &str) -> bool {
+    let name = name.strip_suffix(ENCRYPTED_SUFFIX).unwrap_or(name);
+    name.ends_with(".tar.gz") || name.ends_with(".tar.zst")
 }
 
 /// Name of the n-th part (from 1) of a streamed entry.
@@ -86,13 +103,26 @@ mod tests {
             .with_ymd_and_hms(2025, 11, 30, 2, 30, 5)
             .unwrap();
         assert_eq!(
-            file_name("dify", t, false),
+            file_name("dify", t, Compression::Gzip, false),
             "dify-backup-20251130-023005.tar.gz"
         );
         assert_eq!(
-            file_name("n8n", t, true),
+            file_name("n8n", t, Compression::Gzip, true),
             "n8n-backup-20251130-023005.tar.gz.age"
         );
+        assert_eq!(
+            file_name("n8n", t, Compression::Zstd, true),
+            "n8n-backup-20251130-023005.tar.zst.age"
+        );
+        for (name, yes) in [
+            ("a.tar.gz", true),
+            ("a.tar.zst.age", true),
+            ("a.tar.gz.age", true),
+            ("a.tar", false),
+            ("a.zst", false),
+        ] {
+            assert_eq!(is_archive_name(name), yes, "{name}");
+        }
         assert_eq!(part_name("db/n8n_db.sql", 3), "db/n8n_db.sql.part-0003");
         for (path, yes) in [
             ("db/n8n_db.sql.part-0001", true),

@@ -3,18 +3,17 @@
 //! Every header passes the rules of `rules` here, so every path that reads an archive refuses
 //! links, devices, PAX headers, unsafe or repeated names and too many entries alike. An
 //! encrypted archive (an age file, known by its first bytes) is decrypted here too, as it is
-//! read, so every reader of archives reads both alike.
+//! read, and gzip and zstd are told apart by their first bytes, so every reader of archives
+//! reads them all alike. Decryption and decompression run on their own thread (`pipe`).
 
 use std::path::{Path, PathBuf};
 
-use async_compression::tokio::bufread::GzipDecoder;
 use sha2::{Digest, Sha256};
-use tokio::fs::File;
-use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
-};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::crypt::{self, ArchiveKey, AGE_MAGIC};
+use super::compression::Compression;
+use super::crypt::{self, ArchiveKey};
+use super::pipe::{self, Decompressed};
 
 use super::rules::{self, Names, MAX_ENTRIES, MAX_NAME_BYTES};
 use super::tarfmt::{self, Kind, Parsed, BLOCK};
@@ -27,13 +26,10 @@ pub struct EntryHeader {
     pub size: u64,
 }
 
-/// The archive's gzip stream: the file itself, or the file decrypted.
-type Input = Box<dyn AsyncBufRead + Unpin + Send>;
-
 pub struct ArchiveReader {
-    inner: GzipDecoder<Input>,
+    inner: Decompressed,
     path: PathBuf,
-    encrypted: bool,
+    compression: Compression,
     /// Bytes of the current entry not yet consumed, and its padding.
     remaining: u64,
     pad: usize,
@@ -52,22 +48,11 @@ impl ArchiveReader {
     /// `Error::ArchiveRefused` for an encrypted archive without a passphrase, with a wrong
     /// one, or whose header was altered; `Error::Io` when the file cannot be read.
     pub async fn open(path: &Path, key: &ArchiveKey) -> Result<Self> {
-        let io = |e| Error::io(format!("cannot open {}", path.display()), e);
-        let file = File::open(path).await.map_err(io)?;
-        let mut file = BufReader::with_capacity(1 << 20, file);
-        let encrypted = file.fill_buf().await.map_err(io)?.starts_with(AGE_MAGIC);
-        let input: Input = if encrypted {
-            let plain = crypt::decrypting(path, file, key).await?;
-            Box::new(BufReader::with_capacity(1 << 20, plain))
-        } else {
-            Box::new(file)
-        };
-        let mut inner = GzipDecoder::new(input);
-        inner.multiple_members(false);
+        let (inner, _encrypted, compression) = pipe::open(path, key).await?;
         Ok(Self {
             inner,
             path: path.to_path_buf(),
-            encrypted,
+            compression,
             remaining: 0,
             pad: 0,
             peeked: None,
@@ -76,6 +61,11 @@ impl ArchiveReader {
             current: String::new(),
             max_entries: MAX_ENTRIES,
         })
+    }
+
+    /// The compression the archive's stream uses (told by its first bytes).
+    pub fn compression(&self) -> Compression {
+        self.compression
     }
 
     /// Refuse beyond `n` entries instead of `MAX_ENTRIES` (tests).
@@ -96,7 +86,10 @@ impl ArchiveReader {
         let why = match e.kind() {
             _ if crypt::is_altered(&e) => crypt::Altered.to_string(),
             std::io::ErrorKind::UnexpectedEof => "it is truncated".to_string(),
-            _ => format!("it is not a valid gzip/tar archive ({e})"),
+            _ => format!(
+                "it is not a valid {}/tar archive ({e})",
+                self.compression.name()
+            ),
         };
         self.refused(why)
     }
@@ -182,20 +175,13 @@ impl ArchiveReader {
         }
     }
 
-    /// At the end blocks: drain to the gzip trailer so its CRC and length are checked, and
-    /// an encrypted stream to its last chunk, so its end is authenticated too.
+    /// At the end blocks: drain to the compressed stream's end so its checksum is checked
+    /// (and an encrypted stream to its last chunk, so its end is authenticated too).
     async fn read_to_end(&mut self) -> Result<()> {
         self.done = true;
-        let mut sink = Vec::new();
-        self.inner
-            .read_to_end(&mut sink)
+        tokio::io::copy(&mut self.inner, &mut tokio::io::sink())
             .await
             .map_err(|e| self.read_err(e))?;
-        if self.encrypted {
-            tokio::io::copy(self.inner.get_mut(), &mut tokio::io::sink())
-                .await
-                .map_err(|e| self.read_err(e))?;
-        }
         Ok(())
     }
 

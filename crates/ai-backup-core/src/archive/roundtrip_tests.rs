@@ -21,6 +21,7 @@ pub(super) fn meta(module: &str) -> Metadata {
         notes: None,
         source_servers: Default::default(),
         quiesced: true,
+        compression: Default::default(),
         db: DbMeta {
             entry: "db/n8n_db.sql".into(),
             dump_format: "pg_dump-plain".into(),
@@ -63,7 +64,7 @@ fn payload(n: usize) -> Vec<u8> {
 }
 
 async fn write(dir: &Path, m: &Metadata, data: &[u8], part: usize) -> PathBuf {
-    let path = dir.join("a.tar.gz");
+    let path = dir.join(format!("a{}", m.compression.extension()));
     let mut w = ArchiveWriter::create(&path, m, &ArchiveKey::NONE)
         .await
         .unwrap()
@@ -147,16 +148,12 @@ async fn plain_tar_reads_it() {
 
 /// Decompress with the async decoder into memory (tests only).
 fn flate2_free_gunzip(path: &Path) -> Vec<u8> {
-    let rt = tokio::runtime::Handle::current();
     let path = path.to_path_buf();
     std::thread::spawn(move || {
-        rt.block_on(async move {
-            let f = tokio::io::BufReader::new(tokio::fs::File::open(path).await.unwrap());
-            let mut d = async_compression::tokio::bufread::GzipDecoder::new(f);
-            let mut out = Vec::new();
-            d.read_to_end(&mut out).await.unwrap();
-            out
-        })
+        let f = std::fs::File::open(path).unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(f), &mut out).unwrap();
+        out
     })
     .join()
     .unwrap()
@@ -314,4 +311,60 @@ async fn the_writer_refuses_names_its_reader_would_refuse() {
             Err(e) => assert!(e.to_string().contains("refused"), "{e}"),
         }
     }
+}
+
+#[tokio::test]
+async fn zstd_archives_read_back_whole_and_zstd_itself_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = payload(3 << 20);
+    let m = Metadata {
+        compression: Compression::Zstd,
+        ..meta("n8n")
+    };
+    let path = write(dir.path(), &m, &data, 1 << 20).await;
+    assert!(path.to_string_lossy().ends_with(".tar.zst"));
+    let v = verify_path(&path).await.unwrap();
+    assert_eq!(v.metadata.compression, Compression::Zstd);
+    assert_eq!(v.manifest.bytes_under("db/n8n_db.sql"), data.len() as u64);
+    let r = ArchiveReader::open(&path, &ArchiveKey::NONE).await.unwrap();
+    assert_eq!(r.compression(), Compression::Zstd);
+    // zstd's own decoder and a tar reader, independently of the library's reader.
+    let file = std::fs::File::open(&path).unwrap();
+    let mut ar = tar::Archive::new(zstd::stream::read::Decoder::new(file).unwrap());
+    let mut dump = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("db/n8n_db.sql.part-")
+        {
+            std::io::Read::read_to_end(&mut e, &mut dump).unwrap();
+        }
+    }
+    assert_eq!(dump, data);
+}
+
+#[tokio::test]
+async fn an_archive_whose_metadata_names_the_other_compression_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Metadata {
+        compression: Compression::Zstd,
+        ..meta("n8n")
+    };
+    let zst = write(dir.path(), &m, b"dump", 4096).await;
+    // The same tar stream, gzip-compressed: its metadata still says zstd.
+    let mut tar = Vec::new();
+    let f = std::fs::File::open(&zst).unwrap();
+    std::io::Read::read_to_end(&mut zstd::stream::read::Decoder::new(f).unwrap(), &mut tar)
+        .unwrap();
+    let gz = dir.path().join("b.tar.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &tar).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let why = refused_reason(verify_path(&gz).await);
+    assert!(
+        why.contains("metadata says zstd but it is gzip-compressed"),
+        "{why}"
+    );
 }

@@ -77,6 +77,13 @@ pub async fn verify(
     }
     let (meta_bytes, meta_sha) = r.read_entry_hashed(MAX_SMALL_ENTRY).await?;
     let metadata = parse_metadata(&meta_bytes).map_err(refused)?;
+    if metadata.compression != r.compression() {
+        return Err(refused(format!(
+            "its metadata says {} but it is {}-compressed",
+            metadata.compression.name(),
+            r.compression().name()
+        )));
+    }
     let mut seen = Tally::default();
     seen.add(METADATA_ENTRY, meta_bytes.len() as u64, &meta_sha);
     let mut manifest: Option<Manifest> = None;

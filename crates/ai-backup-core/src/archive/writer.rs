@@ -3,25 +3,24 @@
 //! or cancelled backup leaves nothing behind. The partial file is always a new file: one that
 //! exists already (another backup's, or a symbolic link planted there) is refused and left
 //! alone, so the archive's bytes never go anywhere else and it is private from the first byte.
-//! With a passphrase, the gzip stream is encrypted on its way to that same file (`crypt`).
+//! Compression (and, with a passphrase, encryption) runs on its own thread (`pipe`), so
+//! reading a store and compressing what it gave overlap.
 
 use std::path::{Path, PathBuf};
 
-use async_compression::tokio::write::GzipEncoder;
 use sha2::{Digest, Sha256};
-use tokio::fs::File;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::crypt::{self, ArchiveKey, Sink};
+use super::compression::{looks_incompressible, Compression};
+use super::crypt::ArchiveKey;
 use super::metadata::{Manifest, ManifestEntry, Metadata};
+use super::pipe::Compressor;
 use super::{part_name, tarfmt, DEFAULT_PART_SIZE, FORMAT_VERSION, MANIFEST_ENTRY, METADATA_ENTRY};
 use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
 
 pub struct ArchiveWriter {
-    out: Option<GzipEncoder<Sink>>,
-    /// The partial file, to flush to disk once the stream is closed.
-    file: File,
+    out: Option<Compressor>,
     partial: PathBuf,
     target: PathBuf,
     manifest: Manifest,
@@ -31,8 +30,8 @@ pub struct ArchiveWriter {
 }
 
 impl ArchiveWriter {
-    /// Start an archive that will become `target`, beginning with `metadata`; encrypted when
-    /// `key` holds a passphrase.
+    /// Start an archive that will become `target`, beginning with `metadata`, compressed as
+    /// the metadata says; encrypted when `key` holds a passphrase.
     ///
     /// # Errors
     /// When `target` exists already or the partial file cannot be created.
@@ -46,18 +45,10 @@ impl ArchiveWriter {
         let mut partial = target.as_os_str().to_owned();
         partial.push(".partial");
         let partial = PathBuf::from(partial);
-        let file = create_partial(&partial).await?;
-        let sink = sink(&partial, &file, key).await;
-        let sink = match sink {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                return Err(e);
-            }
-        };
+        let file = create_partial(&partial).await?.into_std().await;
+        let compression: Compression = metadata.compression;
         let mut w = Self {
-            out: Some(GzipEncoder::new(sink)),
-            file,
+            out: Some(Compressor::start(file, compression, key)),
             partial,
             target: target.to_path_buf(),
             manifest: Manifest {
@@ -94,9 +85,11 @@ impl ArchiveWriter {
             tarfmt::file_header(path, data.len() as u64, self.mtime).map_err(|e| self.io(e))?;
         let out = self.out.as_mut().expect("open");
         let r = async {
-            out.write_all(&header).await?;
-            out.write_all(data).await?;
-            out.write_all(&vec![0u8; tarfmt::padding(data.len() as u64)])
+            out.incompressible(looks_incompressible(sample(data)))
+                .await?;
+            out.write(&header).await?;
+            out.write(data).await?;
+            out.write(&[0u8; tarfmt::BLOCK][..tarfmt::padding(data.len() as u64)])
                 .await
         }
         .await;
@@ -121,15 +114,10 @@ impl ArchiveWriter {
         phase: &str,
     ) -> Result<()> {
         let header = tarfmt::file_header(path, size, self.mtime).map_err(|e| self.io(e))?;
-        self.out
-            .as_mut()
-            .expect("open")
-            .write_all(&header)
-            .await
-            .map_err(|e| self.io(e))?;
         let mut hasher = Sha256::new();
         let mut left = size;
         let mut buf = vec![0u8; 256 << 10];
+        let mut first = true;
         while left > 0 {
             let want = buf.len().min(left as usize);
             let n = src.read(&mut buf[..want]).await.map_err(|e| self.io(e))?;
@@ -142,22 +130,25 @@ impl ArchiveWriter {
                     ),
                 ));
             }
+            if std::mem::take(&mut first) {
+                self.start_entry(&header, &buf[..n]).await?;
+            }
             hasher.update(&buf[..n]);
-            self.out
-                .as_mut()
-                .expect("open")
-                .write_all(&buf[..n])
-                .await
-                .map_err(|e| self.io(e))?;
+            let out = self.out.as_mut().expect("open");
+            let wrote = out.write(&buf[..n]).await;
+            wrote.map_err(|e| self.io(e))?;
             left -= n as u64;
             self.written += n as u64;
             progress.bytes(phase, self.written);
         }
-        let pad = vec![0u8; tarfmt::padding(size)];
+        if first {
+            self.start_entry(&header, &[]).await?;
+        }
+        let pad = [0u8; tarfmt::BLOCK];
         self.out
             .as_mut()
             .expect("open")
-            .write_all(&pad)
+            .write(&pad[..tarfmt::padding(size)])
             .await
             .map_err(|e| self.io(e))?;
         self.manifest.entries.push(ManifestEntry {
@@ -166,6 +157,19 @@ impl ArchiveWriter {
             sha256: hex::encode(hasher.finalize()),
         });
         Ok(())
+    }
+
+    /// Write an entry's header, telling the compressor whether what follows (starting with
+    /// `start`) looks incompressible.
+    async fn start_entry(&mut self, header: &[u8], start: &[u8]) -> Result<()> {
+        let out = self.out.as_mut().expect("open");
+        let r = async {
+            out.incompressible(looks_incompressible(sample(start)))
+                .await?;
+            out.write(header).await
+        }
+        .await;
+        r.map_err(|e| self.io(e))
     }
 
     /// Add a stream of unknown length as parts `<prefix>.part-NNNN` of at most the part size.
@@ -208,7 +212,8 @@ impl ArchiveWriter {
         Ok((parts, total))
     }
 
-    /// Write the manifest, close the gzip stream, flush to disk and rename to the final name.
+    /// Write the manifest, close the compressed stream, flush to disk and rename to the final
+    /// name.
     pub async fn finish(mut self) -> Result<(PathBuf, Manifest)> {
         let manifest = self.manifest.clone();
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
@@ -217,14 +222,12 @@ impl ArchiveWriter {
             .map_err(|e| self.io(e))?;
         let mut out = self.out.take().expect("open");
         let r = async {
-            out.write_all(&header).await?;
-            out.write_all(&json).await?;
-            out.write_all(&vec![0u8; tarfmt::padding(json.len() as u64)])
+            out.write(&header).await?;
+            out.write(&json).await?;
+            out.write(&[0u8; tarfmt::BLOCK][..tarfmt::padding(json.len() as u64)])
                 .await?;
-            out.write_all(&[0u8; tarfmt::BLOCK * 2]).await?;
-            out.shutdown().await?;
-            drop(out);
-            self.file.sync_all().await
+            out.write(&[0u8; tarfmt::BLOCK * 2]).await?;
+            out.finish().await
         }
         .await;
         r.map_err(|e| self.io(e))?;
@@ -236,18 +239,13 @@ impl ArchiveWriter {
     }
 }
 
-/// Where the gzip stream goes: the file, buffered, through the encryptor when there is a key.
-async fn sink(partial: &Path, file: &File, key: &ArchiveKey) -> Result<Sink> {
-    let io = |e| Error::io(format!("writing {}", partial.display()), e);
-    let out = BufWriter::with_capacity(1 << 20, file.try_clone().await.map_err(io)?);
-    match key.passphrase() {
-        None => Ok(Box::new(out)),
-        Some(p) => crypt::encrypting(out, p).await.map_err(io),
-    }
+/// The start of an entry, enough to tell whether it compresses.
+fn sample(data: &[u8]) -> &[u8] {
+    &data[..data.len().min(64 << 10)]
 }
 
 /// Create `partial` as a new file, mode 0600 from the start, never through a symbolic link.
-async fn create_partial(partial: &Path) -> Result<File> {
+async fn create_partial(partial: &Path) -> Result<tokio::fs::File> {
     let mut opts = tokio::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::components::{self, BackupCx};
 use crate::archive::{
-    self, ArchiveKey, ArchiveWriter, Manifest, Metadata, FORMAT_NAME, FORMAT_VERSION,
+    self, ArchiveKey, ArchiveWriter, Compression, Manifest, Metadata, FORMAT_NAME, FORMAT_VERSION,
 };
 use crate::config::{Config, Quiesce};
 use crate::docker::{AppsHeld, Hold};
@@ -22,6 +22,8 @@ pub struct BackupRequest {
     pub notes: Option<String>,
     /// Encrypt the archive with this passphrase (`….tar.gz.age`); plain when none.
     pub key: ArchiveKey,
+    /// gzip or zstd; when none, the output file's name decides (`.tar.zst`), else gzip.
+    pub compression: Option<Compression>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,21 +33,60 @@ pub struct BackupOutcome {
     pub manifest: Manifest,
     /// Transient errors (throttled or dropped requests) that were retried on the way.
     pub retries: u64,
+    /// Seconds spent in each phase, in order.
+    pub timings: Vec<(String, f64)>,
 }
 
 /// Where the archive goes: the given file, or the default name in the given directory. An
 /// encrypted archive given a `.tar.gz` name gets `.age` appended: no plain `tar` reads it.
-pub fn target_path(module: &str, output: Option<&Path>, encrypted: bool) -> PathBuf {
-    let name = archive::file_name(module, chrono::Local::now(), encrypted);
+pub fn target_path(
+    module: &str,
+    output: Option<&Path>,
+    compression: Compression,
+    encrypted: bool,
+) -> PathBuf {
+    let name = archive::file_name(module, chrono::Local::now(), compression, encrypted);
     match output {
         None => PathBuf::from(name),
         Some(p) if p.is_dir() => p.join(name),
-        Some(p) if encrypted && p.to_string_lossy().ends_with(".tar.gz") => {
+        Some(p) if encrypted && archive::is_archive_name(&p.to_string_lossy()) => {
             let mut with = p.as_os_str().to_owned();
-            with.push(archive::ENCRYPTED_SUFFIX);
+            if !p.to_string_lossy().ends_with(archive::ENCRYPTED_SUFFIX) {
+                with.push(archive::ENCRYPTED_SUFFIX);
+            }
             PathBuf::from(with)
         }
         Some(p) => p.to_path_buf(),
+    }
+}
+
+/// The compression asked for, or the one the output file's name implies; a name that says
+/// the other one is refused rather than written misnamed.
+pub fn choose_compression(
+    asked: Option<Compression>,
+    output: Option<&Path>,
+) -> Result<Compression> {
+    let named = output
+        .filter(|p| !p.is_dir())
+        .map(|p| p.to_string_lossy().to_string())
+        .map(|n| {
+            n.strip_suffix(archive::ENCRYPTED_SUFFIX)
+                .unwrap_or(&n)
+                .to_string()
+        })
+        .and_then(|n| {
+            [Compression::Gzip, Compression::Zstd]
+                .into_iter()
+                .find(|c| n.ends_with(c.extension()))
+        });
+    match (asked, named) {
+        (Some(a), Some(n)) if a != n => Err(Error::Usage(format!(
+            "the archive's name ends in {} but {} compression was asked for; name it {}",
+            n.extension(),
+            a.name(),
+            a.extension()
+        ))),
+        (a, n) => Ok(a.or(n).unwrap_or_default()),
     }
 }
 
@@ -73,15 +114,22 @@ pub async fn backup(
             db_store.describe()
         )));
     }
-    let target = target_path(&req.module, req.output.as_deref(), req.key.is_set());
+    let compression = choose_compression(req.compression, req.output.as_deref())?;
+    let target = target_path(
+        &req.module,
+        req.output.as_deref(),
+        compression,
+        req.key.is_set(),
+    );
     let which = (req.module.as_str(), module, server);
-    let mut parts = components::open(config, which, docker.as_ref(), None, cancel).await?;
+    let mut parts =
+        components::open(config, which, docker.as_ref(), None, (progress, cancel)).await?;
     let cx = BackupCx {
         module: &req.module,
         progress,
         cancel,
     };
-    let mut meta = new_metadata(req);
+    let mut meta = new_metadata(req, compression);
     // The secrets first: reading them does not need the apps held.
     parts.describe(&cx, &mut meta, false).await?;
     let hold = match module.quiesce {
@@ -113,11 +161,12 @@ pub async fn backup(
         metadata: meta,
         manifest,
         retries: progress.retries(),
+        timings: super::restore::seconds(progress),
     })
 }
 
 /// The metadata every archive starts with; the parts fill in what they hold.
-fn new_metadata(req: &BackupRequest) -> Metadata {
+fn new_metadata(req: &BackupRequest, compression: Compression) -> Metadata {
     Metadata {
         format: FORMAT_NAME.into(),
         format_version: FORMAT_VERSION,
@@ -131,6 +180,7 @@ fn new_metadata(req: &BackupRequest) -> Metadata {
         notes: req.notes.clone(),
         source_servers: Default::default(),
         quiesced: false,
+        compression,
         db: Default::default(),
         secrets: Vec::new(),
         objects: None,

@@ -7,6 +7,7 @@ mod archive_scope;
 mod backup;
 mod components;
 mod indices;
+mod object_backup;
 mod object_upload;
 mod objects;
 mod overview;

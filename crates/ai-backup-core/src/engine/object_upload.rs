@@ -1,21 +1,31 @@
 //! The archived objects put back into the object store: read once from the archive in its
 //! order, each checked against the manifest as it is uploaded (so a second read of an archive
-//! cannot differ from what was verified), small ones several at a time, large ones streamed.
-//! A mismatch fails the upload, and the restore puts the held objects back.
+//! cannot differ from what was verified). Objects under the multipart threshold are read whole
+//! and checked before their upload starts, then uploaded up to the store's `concurrency` at
+//! once within `BUDGET` bytes, each in its own task (the archive is read on meanwhile) and
+//! retried on a transient failure; large ones go multipart, several parts in flight. A
+//! mismatch fails the upload, and the restore puts the held objects back.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::Future;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::objects::{check, ensure_bucket, s3err, IN_FLIGHT, SMALL};
+use super::objects::{check, ensure_bucket, s3err};
 use crate::archive::{self, ArchiveReader, ObjectRecord, ObjectsMeta, Verified};
 use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
-use crate::store::s3::S3Client;
+use crate::store::s3::{spawned, S3Client, S3Error, DEFAULT_MULTIPART_THRESHOLD};
+
+/// Objects below this size are read whole into memory and uploaded from there.
+const WHOLE: u64 = DEFAULT_MULTIPART_THRESHOLD;
+/// Bytes of whole objects held for uploads in flight.
+const BUDGET: u64 = 24 << 20;
 
 /// Upload the archive's objects (buckets recreated when missing), then check counts and bytes.
 pub async fn load(
@@ -45,7 +55,7 @@ pub async fn load(
         .collect();
     let mut reader = ArchiveReader::open(path, &verified.key).await?;
     let mut done = 0u64;
-    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut uploads = Uploads::new(s3.concurrency());
     while let Some(h) = reader.next_entry().await? {
         let Some(rec) = by_path.get(&h.path) else {
             continue;
@@ -54,20 +64,13 @@ pub async fn load(
             return Err(Error::Cancelled);
         }
         let want = expected.get(h.path.as_str()).copied().unwrap_or_default();
-        if h.size <= SMALL {
-            let (data, sha) = reader.read_entry_hashed(SMALL).await?;
+        if h.size < WHOLE {
+            uploads.make_room(h.size).await.map_err(s3err(module))?;
+            let (data, sha) = reader.read_entry_hashed(WHOLE).await?;
             if sha != want {
                 return Err(changed(&reader, &h.path));
             }
-            pending.push(async move {
-                let mut src = data.as_slice();
-                let len = data.len() as u64;
-                s3.put_object(&rec.bucket, &rec.key, len, &mut src, &rec.meta, cancel)
-                    .await
-            });
-            while pending.len() >= IN_FLIGHT {
-                pending.try_next().await.map_err(s3err(module))?;
-            }
+            uploads.push(h.size, put_whole(s3, rec, data.into(), cancel));
         } else {
             let mut body = Hashing::new(reader.entry_reader());
             s3.put_object(&rec.bucket, &rec.key, h.size, &mut body, &rec.meta, cancel)
@@ -82,9 +85,76 @@ pub async fn load(
         done += h.size;
         progress.bytes("objects-load", done);
     }
-    while pending.try_next().await.map_err(s3err(module))?.is_some() {}
-    drop(pending);
+    uploads.finish().await.map_err(s3err(module))?;
     check(s3, meta, module, cancel).await
+}
+
+/// Upload one object held in memory, in its own task.
+fn put_whole(
+    s3: &S3Client,
+    rec: &ObjectRecord,
+    data: bytes::Bytes,
+    cancel: &Cancel,
+) -> impl Future<Output = std::result::Result<(), S3Error>> + Send {
+    let (s3, rec, cancel) = (s3.clone(), rec.clone(), cancel.clone());
+    spawned(async move {
+        s3.put_object_bytes(&rec.bucket, &rec.key, data, &rec.meta, &cancel)
+            .await
+            .map(drop)
+    })
+}
+
+/// Uploads in flight, bounded in number and in the bytes they hold.
+struct Uploads {
+    limit: usize,
+    bytes: u64,
+    running: FuturesUnordered<BoxFuture<'static, (u64, std::result::Result<(), S3Error>)>>,
+}
+
+impl Uploads {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            bytes: 0,
+            running: FuturesUnordered::new(),
+        }
+    }
+
+    /// Wait until one more upload of `size` bytes fits.
+    async fn make_room(&mut self, size: u64) -> std::result::Result<(), S3Error> {
+        while !self.running.is_empty()
+            && (self.running.len() >= self.limit || self.bytes + size > BUDGET)
+        {
+            self.next().await?;
+        }
+        Ok(())
+    }
+
+    fn push(
+        &mut self,
+        size: u64,
+        upload: impl Future<Output = std::result::Result<(), S3Error>> + Send + 'static,
+    ) {
+        self.bytes += size;
+        self.running
+            .push(Box::pin(async move { (size, upload.await) }));
+    }
+
+    async fn next(&mut self) -> std::result::Result<(), S3Error> {
+        if let Some((size, r)) = self.running.next().await {
+            self.bytes -= size;
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Wait for every upload; the first failure ends the wait (the rest are aborted).
+    async fn finish(mut self) -> std::result::Result<(), S3Error> {
+        while !self.running.is_empty() {
+            self.next().await?;
+        }
+        Ok(())
+    }
 }
 
 fn changed(reader: &ArchiveReader, path: &str) -> Error {

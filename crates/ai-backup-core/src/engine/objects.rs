@@ -1,21 +1,21 @@
-//! The object-store part of a module's backup and restore. Backup streams every object of the
-//! module's buckets and prefixes into `minio/<bucket>/<key>` (small objects fetched several at
-//! a time) and records content type and metadata. Restore first copies the live objects aside
-//! (server-side) into a hold bucket, so that any later failure can put them back.
+//! The object-store part of a module's backup and restore: listing the scope, the archive's
+//! objects index, and the hold. Backup streams every object of the module's buckets and
+//! prefixes into `minio/<bucket>/<key>` (`object_backup`) and records content type and
+//! metadata. Restore first copies the live objects aside (server-side, several at a time) into
+//! a hold bucket, so that any later failure can put them back.
 
 use std::collections::BTreeMap;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use crate::archive::{self, ArchiveWriter, ObjectCount, ObjectRecord, ObjectsMeta};
+use crate::archive::{self, ObjectCount, ObjectRecord, ObjectsMeta};
 use crate::config::BucketPrefix;
 use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
 use crate::store::s3::{ObjectInfo, S3Client, S3Error};
 
-/// Objects up to this size are fetched ahead, several at once.
+/// Objects up to this size are fetched whole, several at once, ahead of the archive.
 pub(super) const SMALL: u64 = 1 << 20;
-pub(super) const IN_FLIGHT: usize = 8;
 /// Bucket that holds the live objects while a restore runs.
 pub const HOLD_BUCKET: &str = "ai-backup-hold";
 
@@ -85,102 +85,6 @@ pub fn meta_for(scope: &[BucketPrefix], objects: &[(String, ObjectInfo)]) -> Obj
     }
 }
 
-enum Fetched {
-    Small(ObjectRecord, bytes::Bytes),
-    Large(String, ObjectInfo),
-}
-
-/// Stream the listed objects into the archive, then their index.
-pub async fn backup(
-    s3: &S3Client,
-    objects: Vec<(String, ObjectInfo)>,
-    writer: &mut ArchiveWriter,
-    module: &str,
-    progress: &Progress,
-    cancel: &Cancel,
-) -> Result<()> {
-    let total: u64 = objects.iter().map(|(_, o)| o.size).sum();
-    progress.phase("objects", Some(total));
-    let mut records = Vec::with_capacity(objects.len());
-    let mut fetches = stream::iter(objects)
-        .map(|(bucket, o)| async move {
-            if o.size > SMALL {
-                return Ok(Fetched::Large(bucket, o));
-            }
-            let mut got = s3.get_object(&bucket, &o.key, cancel).await?;
-            let mut data = Vec::with_capacity(o.size as usize);
-            tokio::io::AsyncReadExt::read_to_end(&mut got.body, &mut data)
-                .await
-                .map_err(|e| {
-                    S3Error::from_io(&e)
-                        .cloned()
-                        .unwrap_or_else(|| io_s3(&bucket, &o.key, e))
-                })?;
-            Ok::<_, S3Error>(Fetched::Small(
-                ObjectRecord {
-                    bucket,
-                    key: o.key,
-                    size: data.len() as u64,
-                    meta: got.head.meta,
-                },
-                data.into(),
-            ))
-        })
-        .buffered(IN_FLIGHT);
-    while let Some(f) = fetches.try_next().await.map_err(s3err(module))? {
-        if cancel.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        match f {
-            Fetched::Small(rec, data) => {
-                writer
-                    .add_bytes(&archive::object_path(&rec.bucket, &rec.key), &data)
-                    .await?;
-                records.push(rec);
-            }
-            Fetched::Large(bucket, o) => {
-                let mut got = s3
-                    .get_object(&bucket, &o.key, cancel)
-                    .await
-                    .map_err(s3err(module))?;
-                let size = got.head.size;
-                writer
-                    .add_sized(
-                        &archive::object_path(&bucket, &o.key),
-                        size,
-                        &mut got.body,
-                        progress,
-                        "objects",
-                    )
-                    .await?;
-                records.push(ObjectRecord {
-                    bucket,
-                    key: o.key,
-                    size,
-                    meta: got.head.meta,
-                });
-            }
-        }
-        progress.bytes("objects", writer.bytes_written());
-    }
-    let mut index = Vec::new();
-    for r in &records {
-        serde_json::to_writer(&mut index, r).expect("json");
-        index.push(b'\n');
-    }
-    writer.add_bytes(archive::OBJECT_INDEX_ENTRY, &index).await
-}
-
-fn io_s3(bucket: &str, key: &str, e: std::io::Error) -> S3Error {
-    S3Error::new(
-        "GetObject",
-        Some(bucket),
-        Some(key),
-        crate::store::s3::S3ErrorKind::Transport,
-        e.to_string(),
-    )
-}
-
 /// Parse the archive's objects index.
 pub fn records(index: &[u8]) -> std::result::Result<Vec<ObjectRecord>, String> {
     index
@@ -230,7 +134,7 @@ async fn copy_aside(s3: &S3Client, held: &Held, module: &str, cancel: &Cancel) -
     let mut first: Option<Error> = None;
     let mut todo = held.objects.iter();
     loop {
-        while first.is_none() && pending.len() < IN_FLIGHT {
+        while first.is_none() && pending.len() < s3.concurrency() {
             if cancel.is_cancelled() {
                 first = Some(Error::Cancelled);
                 break;
@@ -356,7 +260,7 @@ pub async fn put_back(
         s3.delete_bucket(b, cancel).await.map_err(s3err(module))?;
     }
     stream::iter(held.objects.iter().map(Ok::<_, S3Error>))
-        .try_for_each_concurrent(IN_FLIGHT, |(bucket, o)| async move {
+        .try_for_each_concurrent(s3.concurrency(), |(bucket, o)| async move {
             s3.copy_object(
                 HOLD_BUCKET,
                 &hold_key(module, bucket, &o.key),
@@ -471,7 +375,7 @@ pub async fn put_back_from_hold(
         s3.delete_bucket(b, cancel).await.map_err(s3err(module))?;
     }
     stream::iter(copies.iter().map(Ok::<_, S3Error>))
-        .try_for_each_concurrent(IN_FLIGHT, |(bucket, key, hold)| async move {
+        .try_for_each_concurrent(s3.concurrency(), |(bucket, key, hold)| async move {
             s3.copy_object(HOLD_BUCKET, hold, bucket, key, None, cancel)
                 .await
                 .map(|_| ())

@@ -35,7 +35,7 @@ pub async fn plan(
     let (module, server) = config.module(module_id)?;
     let docker = super::docker_for(&config.docker, module, server, progress).await?;
     let db = store::open(server, docker.as_ref()).await?;
-    let clients = scope::clients(config, module, docker.as_ref()).await?;
+    let clients = scope::clients(config, module, docker.as_ref(), progress).await?;
     let scope = scope::resolve(module, &*db, &clients, cancel).await?;
     let mut object_counts = Vec::new();
     if let Some(s3) = &clients.s3 {

@@ -34,7 +34,7 @@ pub async fn recover(
     };
     let docker = super::docker_for(&config.docker, module, server, progress).await?;
     let db = store::open(server, docker.as_ref()).await?;
-    let clients = scope::clients(config, module, docker.as_ref()).await?;
+    let clients = scope::clients(config, module, docker.as_ref(), progress).await?;
     let calm = Cancel::new();
     // Swapped: the new data is in every store, whatever was dropped since. Swapping and rolling
     // back: what the databases show says which side of the swap they are on.

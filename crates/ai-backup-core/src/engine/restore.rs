@@ -43,6 +43,8 @@ pub struct RestoreOutcome {
     pub journal: PathBuf,
     /// Transient errors (throttled or dropped requests) that were retried on the way.
     pub retries: u64,
+    /// Seconds spent in each phase (verify, load, check, swap, ...), in order.
+    pub timings: Vec<(String, f64)>,
 }
 
 /// Restore `req.archive` into `req.module`.
@@ -70,7 +72,14 @@ pub async fn restore(
         verified: &verified,
         restore_secrets: req.restore_secrets,
     };
-    let mut parts = components::open(config, which, docker.as_ref(), Some(&of), cancel).await?;
+    let mut parts = components::open(
+        config,
+        which,
+        docker.as_ref(),
+        Some(&of),
+        (progress, cancel),
+    )
+    .await?;
     let journal = Journal::new(&config.journal);
     let state = Durable {
         st: new_state(req, &module.database),
@@ -124,7 +133,14 @@ pub async fn restore(
         health,
         journal: journal.path().to_path_buf(),
         retries: progress.retries(),
+        timings: seconds(progress),
     })
+}
+
+/// The time spent in each phase so far, in seconds.
+pub(super) fn seconds(progress: &Progress) -> Vec<(String, f64)> {
+    let t = progress.timings();
+    t.into_iter().map(|(p, d)| (p, d.as_secs_f64())).collect()
 }
 
 /// The archive is of this module and of this database engine.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::config::{BucketPrefix, Config, ModuleConfig};
 use crate::docker::DockerClient;
 use crate::error::{Error, Result};
-use crate::progress::Cancel;
+use crate::progress::{Cancel, Progress};
 use crate::store::elasticsearch::EsClient;
 use crate::store::s3::S3Client;
 use crate::store::DatabaseStore;
@@ -29,11 +29,12 @@ pub struct Clients {
 }
 
 /// Connect to the module's object store and search server (credentials from the config, else
-/// from their containers' environment).
+/// from their containers' environment); retried transient errors are counted in `progress`.
 pub async fn clients(
     config: &Config,
     module: &ModuleConfig,
     docker: Option<&DockerClient>,
+    progress: &Progress,
 ) -> Result<Clients> {
     let env_of = |container: Option<String>| async move {
         match (container, docker) {
@@ -45,7 +46,9 @@ pub async fn clients(
         Some(o) => {
             let cfg = &config.object_stores[&o.store];
             let env = env_of(cfg.container.clone()).await?;
-            Some(S3Client::from_config(cfg, env.as_ref()).map_err(|e| e.into_error(&o.store))?)
+            let s3 =
+                S3Client::from_config(cfg, env.as_ref()).map_err(|e| e.into_error(&o.store))?;
+            Some(s3.with_progress(progress))
         }
         None => None,
     };

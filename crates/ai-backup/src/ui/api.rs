@@ -94,7 +94,7 @@ pub async fn archives(State(st): State<AppState>) -> ApiResult {
 pub async fn plan(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let p = engine::plan(st.board.config(), &id, &Progress::silent(), &Cancel::new()).await?;
     let (bytes, seconds, text) = describe::estimate(&p);
-    let name = archive::file_name(&id, chrono::Local::now(), false);
+    let name = archive::file_name(&id, chrono::Local::now(), archive::Compression::Gzip, false);
     ok(json!({
         "module": id,
         "text": describe::plan(&p),

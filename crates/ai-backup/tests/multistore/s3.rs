@@ -28,6 +28,7 @@ pub fn client() -> S3Client {
         secret_key: None,
         path_style: true,
         container: None,
+        concurrency: 16,
     };
     let creds = S3Credentials {
         access_key: stack_secret("MINIO_ROOT_USER"),

@@ -49,10 +49,10 @@ pub async fn open(
     (module_id, module, server): (&str, &ModuleConfig, &ServerConfig),
     docker: Option<&DockerClient>,
     restore: Option<&RestoreOf<'_>>,
-    cancel: &Cancel,
+    (progress, cancel): (&Progress, &Cancel),
 ) -> Result<Parts> {
     let db = store::open(server, docker).await?;
-    let clients = scope::clients(config, module, docker).await?;
+    let clients = scope::clients(config, module, docker, progress).await?;
     let live = scope::resolve(module, &*db, &clients, cancel).await?;
     if let Some(r) = restore {
         let archive = (r.archive, r.verified);

@@ -81,7 +81,9 @@ impl Component for Objects {
 
     async fn write(&mut self, cx: &BackupCx<'_>, writer: &mut ArchiveWriter) -> Result<()> {
         let listed = std::mem::take(&mut self.listed);
-        objects::backup(&self.s3, listed, writer, cx.module, cx.progress, cx.cancel).await
+        let (module, progress, cancel) = (cx.module, cx.progress, cx.cancel);
+        crate::engine::object_backup::backup(&self.s3, listed, writer, module, progress, cancel)
+            .await
     }
 
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Many small objects are dominated by round trips, not bandwidth: these helpers keep up to N
 //! requests in flight (`buffer_unordered`) and stop at the first failure, dropping (and so
-//! cancelling) the requests still running.
+//! cancelling) the requests still running. `spawned` runs a transfer in its own task, so it
+//! goes on while its caller compresses or decompresses, and aborts it when dropped.
 
 use std::future::Future;
 
@@ -40,6 +41,34 @@ where
         out.push(r?);
     }
     Ok(out)
+}
+
+/// Start `fut` in its own task now; the returned future yields its result. Dropping the
+/// returned future aborts the task, so nothing outlives a failed or cancelled run.
+pub fn spawned<T, E>(
+    fut: impl Future<Output = Result<T, E>> + Send + 'static,
+) -> impl Future<Output = Result<T, E>> + Send
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let task = AbortOnDrop(tokio::spawn(fut));
+    async move {
+        let mut task = task;
+        match (&mut task.0).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a transfer task was aborted while awaited: {e}"),
+        }
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]

@@ -15,9 +15,11 @@
 mod body;
 mod concurrent;
 mod error;
+mod fetch;
 mod multipart;
 mod ops;
 mod request;
+mod retry;
 mod sign;
 mod xml;
 
@@ -27,16 +29,24 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use body::ObjectBody;
-pub use concurrent::{try_for_each_concurrent, try_map_unordered};
+pub use concurrent::{spawned, try_for_each_concurrent, try_map_unordered};
 pub use error::{S3Error, S3ErrorKind};
+pub use fetch::Expect;
 use sign::Signer;
 
-/// Requests in flight at once when handling many small objects.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+use crate::progress::Progress;
+
+/// Requests in flight at once when handling many objects (`concurrency` in the store's config).
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Retries of a request that failed transiently (5xx, SlowDown, a broken connection).
+pub const DEFAULT_RETRIES: u32 = 4;
 /// Objects of this size and above are uploaded multipart.
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 << 20;
 /// Size of one multipart part (grown for objects that would need more than `MAX_PARTS`).
-pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
+pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
+/// Parts of one multipart upload held in memory and sent at once (so memory stays at
+/// `PARTS_IN_FLIGHT` parts whatever the object's size).
+pub const PARTS_IN_FLIGHT: usize = 4;
 /// S3's limits on multipart uploads.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_PARTS: u64 = 10_000;
@@ -61,6 +71,13 @@ pub struct S3Config {
     /// The MinIO container whose environment holds the keys when the config has none.
     #[serde(default)]
     pub container: Option<String>,
+    /// Object transfers (and server-side copies) in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_concurrency() -> usize {
+    DEFAULT_CONCURRENCY
 }
 
 fn default_region() -> String {
@@ -82,6 +99,7 @@ impl std::fmt::Debug for S3Config {
             )
             .field("path_style", &self.path_style)
             .field("container", &self.container)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -210,6 +228,9 @@ pub struct S3Client {
     multipart_threshold: u64,
     part_size: u64,
     retries: u32,
+    concurrency: usize,
+    /// Where retried transient errors are counted and told.
+    progress: Option<Progress>,
 }
 
 impl std::fmt::Debug for S3Client {
@@ -255,7 +276,9 @@ impl S3Client {
             region,
             multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
             part_size: DEFAULT_PART_SIZE,
-            retries: 2,
+            retries: DEFAULT_RETRIES,
+            concurrency: config.concurrency.max(1),
+            progress: None,
         })
     }
 
@@ -283,10 +306,27 @@ impl S3Client {
     }
 
     /// How often a request without a streamed body is retried on a 5xx or a broken
-    /// connection (default 2).
+    /// connection (default `DEFAULT_RETRIES`), waiting longer each time.
     pub fn with_retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
+    }
+
+    /// Count and tell every retry through `progress`.
+    pub fn with_progress(mut self, progress: &Progress) -> Self {
+        self.progress = Some(progress.clone());
+        self
+    }
+
+    /// Keep up to `n` object transfers in flight (at least 1).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Object transfers to keep in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     pub fn region(&self) -> &str {
@@ -305,6 +345,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.region.as_str(), c.path_style), ("us-east-1", true));
+        assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
         assert!(toml::from_str::<S3Config>("endpoint = \"x\"\nbogus = 1\n").is_err());
         let env: HashMap<String, String> = [
             ("MINIO_ROOT_USER".to_string(), "minio".to_string()),

@@ -1,17 +1,21 @@
-//! Multipart upload of large objects, part by part from one `AsyncRead` (each part streamed,
-//! so memory stays at a few chunks whatever the size). A failed or cancelled upload is
-//! aborted, so no incomplete upload is left to hold storage; `list_multipart_uploads` finds
-//! any that an earlier crash left behind.
+//! Multipart upload of large objects from one `AsyncRead`: each part is read into memory and
+//! sent while the next ones are read, up to `PARTS_IN_FLIGHT` at once (so memory stays at a
+//! few parts whatever the size, and a part that fails transiently is sent again). A failed or
+//! cancelled upload is aborted, so no incomplete upload is left to hold storage;
+//! `list_multipart_uploads` finds any that an earlier crash left behind.
 
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::Method;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::ops::meta_headers;
 use super::request::Req;
 use super::{
     xml, MultipartUpload, ObjectMeta, S3Client, S3Error, S3ErrorKind, MAX_PARTS, MIN_PART_SIZE,
+    PARTS_IN_FLIGHT,
 };
 use crate::progress::Cancel;
 
@@ -74,32 +78,23 @@ impl S3Client {
     ) -> Result<String, S3Error> {
         let part_size = part_size_for(size, self.part_size);
         let mut parts: Vec<(u32, String)> = Vec::new();
+        let mut sending = FuturesUnordered::new();
         let mut done = 0u64;
         let mut number = 0u32;
         while done < size || number == 0 {
+            while sending.len() >= PARTS_IN_FLIGHT {
+                parts.push(next_part(&mut sending).await?);
+            }
             number += 1;
             let len = part_size.min(size - done);
-            let r = Req::new("UploadPart", Method::PUT, Some(bucket), Some(key))
-                .query("partNumber", number.to_string())
-                .query("uploadId", upload_id);
-            let resp = self.send_stream(r, src, len, cancel).await?;
-            let etag = resp
-                .headers()
-                .get("etag")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    S3Error::new(
-                        "UploadPart",
-                        Some(bucket),
-                        Some(key),
-                        S3ErrorKind::BadResponse,
-                        format!("no ETag for part {number}"),
-                    )
-                })?;
-            parts.push((number, etag));
+            let data = self.read_part(bucket, key, src, len, done, cancel).await?;
+            sending.push(self.upload_part(bucket, key, upload_id, number, data, cancel));
             done += len;
         }
+        while !sending.is_empty() {
+            parts.push(next_part(&mut sending).await?);
+        }
+        parts.sort_by_key(|p| p.0);
         let r = Req::new(
             "CompleteMultipartUpload",
             Method::POST,
@@ -111,6 +106,82 @@ impl S3Client {
         .bytes(xml::complete_body(&parts));
         let res: xml::EtagResult = self.send_xml(r, cancel).await?;
         Ok(res.etag.map(|e| xml::unquote(&e)).unwrap_or_default())
+    }
+
+    /// The next `len` bytes of `src` (which has given `at` bytes so far) in memory.
+    async fn read_part<R: AsyncRead + Unpin + Send + ?Sized>(
+        &self,
+        bucket: &str,
+        key: &str,
+        src: &mut R,
+        len: u64,
+        at: u64,
+        cancel: &Cancel,
+    ) -> Result<Bytes, S3Error> {
+        let fail = |m: String| {
+            S3Error::new(
+                "UploadPart",
+                Some(bucket),
+                Some(key),
+                S3ErrorKind::Source,
+                m,
+            )
+        };
+        let mut buf = BytesMut::with_capacity(len as usize);
+        let mut limited = (&mut *src).take(len);
+        while (buf.len() as u64) < len {
+            let n = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(S3Error::cancelled("UploadPart", Some(bucket), Some(key))),
+                r = limited.read_buf(&mut buf) => r,
+            };
+            match n {
+                Ok(0) => {
+                    let got = at + buf.len() as u64;
+                    return Err(fail(format!("the source ended after {got} bytes")));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let got = at + buf.len() as u64;
+                    return Err(fail(format!(
+                        "reading the source failed after {got} bytes: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(buf.freeze())
+    }
+
+    /// Send one part (retried on a transient failure); its number and ETag.
+    async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        data: Bytes,
+        cancel: &Cancel,
+    ) -> Result<(u32, String), S3Error> {
+        let r = Req::new("UploadPart", Method::PUT, Some(bucket), Some(key))
+            .query("partNumber", number.to_string())
+            .query("uploadId", upload_id)
+            .unsigned(data);
+        let resp = self.send(r, cancel).await?;
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                S3Error::new(
+                    "UploadPart",
+                    Some(bucket),
+                    Some(key),
+                    S3ErrorKind::BadResponse,
+                    format!("no ETag for part {number}"),
+                )
+            })?;
+        Ok((number, etag))
     }
 
     pub async fn abort_multipart_upload(
@@ -181,6 +252,14 @@ impl S3Client {
             }
         }
     }
+}
+
+/// The next part to finish sending.
+async fn next_part<F>(sending: &mut FuturesUnordered<F>) -> Result<(u32, String), S3Error>
+where
+    F: std::future::Future<Output = Result<(u32, String), S3Error>>,
+{
+    sending.next().await.expect("a part is in flight")
 }
 
 fn left_behind(mut e: S3Error, upload_id: &str, why: &str) -> S3Error {

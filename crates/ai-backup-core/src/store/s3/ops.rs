@@ -14,7 +14,7 @@ use super::{
 };
 use crate::progress::Cancel;
 
-fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name)
         .map(|v| match std::str::from_utf8(v.as_bytes()) {
             Ok(s) => s.to_string(),
@@ -23,7 +23,7 @@ fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The head of an object from the headers of a HEAD or GET answer.
-fn parse_head(h: &HeaderMap) -> ObjectHead {
+pub(super) fn parse_head(h: &HeaderMap) -> ObjectHead {
     let mut meta = ObjectMeta {
         content_type: header_str(h, "content-type"),
         ..ObjectMeta::default()
@@ -268,15 +268,32 @@ impl S3Client {
             .unwrap_or_default())
     }
 
-    /// Delete `keys` (any number, sent in batches of 1,000). Keys that do not exist count as
-    /// deleted; any other per-key failure fails the call, naming the keys.
+    /// Delete `keys` (any number, sent in batches of 1,000, a few at once). Keys that do not
+    /// exist count as deleted; any other per-key failure fails the call, naming the keys.
     pub async fn delete_objects(
         &self,
         bucket: &str,
         keys: &[String],
         cancel: &Cancel,
     ) -> Result<(), S3Error> {
-        for batch in keys.chunks(DELETE_BATCH) {
+        // Batches by index: a closure over borrowed slices would not be `Send` for every
+        // lifetime, which the callers' boxed futures need.
+        let batches = 0..keys.len().div_ceil(DELETE_BATCH);
+        let in_flight = self.concurrency().min(4);
+        super::try_for_each_concurrent(batches, in_flight, |i| {
+            let end = ((i + 1) * DELETE_BATCH).min(keys.len());
+            self.delete_batch(bucket, &keys[i * DELETE_BATCH..end], cancel)
+        })
+        .await
+    }
+
+    async fn delete_batch(
+        &self,
+        bucket: &str,
+        batch: &[String],
+        cancel: &Cancel,
+    ) -> Result<(), S3Error> {
+        {
             let body = xml::delete_body(batch);
             let md5 =
                 base64::engine::general_purpose::STANDARD.encode(Md5::digest(body.as_bytes()));

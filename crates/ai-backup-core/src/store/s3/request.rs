@@ -2,9 +2,7 @@
 //! encoded per SigV4), sign, send while watching `Cancel`, retry what is safe to retry, and
 //! turn any non-2xx answer into a typed `S3Error` from its XML `<Code>` and `<Message>`.
 
-use std::time::Duration;
-
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reqwest::{Method, Response};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncRead;
@@ -22,6 +20,9 @@ const MAX_XML_BODY: usize = 16 << 20;
 pub(super) enum Payload {
     Empty,
     Bytes(Bytes),
+    /// Object content held in memory, sent as `UNSIGNED-PAYLOAD` (no second hash over it);
+    /// retried like any other request.
+    Unsigned(Bytes),
     /// Streamed with a known length; sent once, never retried.
     Stream(reqwest::Body, u64),
 }
@@ -64,6 +65,10 @@ impl<'a> Req<'a> {
     }
     pub fn bytes(mut self, b: impl Into<Bytes>) -> Self {
         self.payload = Payload::Bytes(b.into());
+        self
+    }
+    pub fn unsigned(mut self, b: Bytes) -> Self {
+        self.payload = Payload::Unsigned(b);
         self
     }
     pub fn err(&self, kind: S3ErrorKind, message: impl Into<String>) -> S3Error {
@@ -140,7 +145,7 @@ impl S3Client {
         let payload_hash = match &r.payload {
             Payload::Empty => EMPTY_SHA256.to_string(),
             Payload::Bytes(b) => hex::encode(Sha256::digest(b)),
-            Payload::Stream(..) => UNSIGNED_PAYLOAD.to_string(),
+            Payload::Stream(..) | Payload::Unsigned(_) => UNSIGNED_PAYLOAD.to_string(),
         };
         let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
         let host = match url.port() {
@@ -170,7 +175,7 @@ impl S3Client {
         }
         match &r.payload {
             Payload::Empty => {}
-            Payload::Bytes(bytes) => b = b.body(bytes.clone()),
+            Payload::Bytes(bytes) | Payload::Unsigned(bytes) => b = b.body(bytes.clone()),
             Payload::Stream(_, len) => b = b.header("content-length", len.to_string()),
         }
         if let Some(body) = body {
@@ -188,43 +193,36 @@ impl S3Client {
         self.signer.as_ref().map(|s| s.secret())
     }
 
-    /// Send `r`; a 2xx answer is returned as is, anything else becomes an `S3Error`.
+    /// Send `r`; a 2xx answer is returned as is, anything else becomes an `S3Error`. A
+    /// transient failure is retried unless the body is a stream (it cannot be sent twice).
     pub(super) async fn send(&self, mut r: Req<'_>, cancel: &Cancel) -> Result<Response, S3Error> {
-        let stream = match &mut r.payload {
-            Payload::Stream(body, _) => {
-                Some(std::mem::replace(body, reqwest::Body::from(Bytes::new())))
-            }
-            _ => None,
-        };
-        let attempts = if stream.is_some() {
-            1
-        } else {
-            1 + self.retries
-        };
-        let mut stream = stream;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let req = self.build(&r, stream.take())?;
-            let res = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return Err(S3Error::cancelled(r.op, r.bucket, r.key)),
-                res = self.http.execute(req) => res,
-            };
-            let err = match res {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
-                Ok(resp) => self.error_answer(&r, resp, cancel).await?,
-                Err(e) => r.err(S3ErrorKind::Transport, chain(&e)),
-            };
-            let err = err.scrub(self.secret());
-            if attempt >= attempts || !err.is_transient() {
-                return Err(err);
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => return Err(S3Error::cancelled(r.op, r.bucket, r.key)),
-                _ = tokio::time::sleep(retry_delay(attempt)) => {}
-            }
+        if let Payload::Stream(body, _) = &mut r.payload {
+            let body = std::mem::replace(body, reqwest::Body::from(Bytes::new()));
+            return self.send_once(&r, Some(body), cancel).await;
         }
+        self.retrying(cancel, || self.send_once(&r, None, cancel))
+            .await
+    }
+
+    /// One attempt at `r`, with `body` as its streamed body when it has one.
+    pub(super) async fn send_once(
+        &self,
+        r: &Req<'_>,
+        body: Option<reqwest::Body>,
+        cancel: &Cancel,
+    ) -> Result<Response, S3Error> {
+        let req = self.build(r, body)?;
+        let res = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(S3Error::cancelled(r.op, r.bucket, r.key)),
+            res = self.http.execute(req) => res,
+        };
+        let err = match res {
+            Ok(resp) if resp.status().is_success() => return Ok(resp),
+            Ok(resp) => self.error_answer(r, resp, cancel).await?,
+            Err(e) => r.err(S3ErrorKind::Transport, chain(&e)),
+        };
+        Err(err.scrub(self.secret()))
     }
 
     /// The `S3Error` for a non-2xx answer (`Err` only when cancelled while reading it).
@@ -258,11 +256,26 @@ impl S3Client {
     pub(super) async fn read_text(
         &self,
         r: &Req<'_>,
-        mut resp: Response,
+        resp: Response,
         limit: usize,
         cancel: &Cancel,
     ) -> Result<String, S3Error> {
-        let mut buf = Vec::new();
+        let buf = self.read_body(r, resp, limit, cancel).await?;
+        String::from_utf8(buf.to_vec())
+            .map_err(|_| r.err(S3ErrorKind::BadResponse, "answer is not UTF-8"))
+    }
+
+    /// The whole body of an answer, at most `limit` bytes; a body cut short is a `Transport`
+    /// error (so it is retried).
+    pub(super) async fn read_body(
+        &self,
+        r: &Req<'_>,
+        mut resp: Response,
+        limit: usize,
+        cancel: &Cancel,
+    ) -> Result<Bytes, S3Error> {
+        let expected = resp.content_length();
+        let mut buf = BytesMut::with_capacity(expected.unwrap_or(0).min(limit as u64) as usize);
         loop {
             let chunk = tokio::select! {
                 biased;
@@ -280,18 +293,33 @@ impl S3Client {
                 None => break,
             }
         }
-        String::from_utf8(buf).map_err(|_| r.err(S3ErrorKind::BadResponse, "answer is not UTF-8"))
+        match expected {
+            Some(n) if n != buf.len() as u64 => Err(r.err(
+                S3ErrorKind::Transport,
+                format!("the answer ended after {} of {n} bytes", buf.len()),
+            )),
+            _ => Ok(buf.freeze()),
+        }
     }
 
     /// Send `r` and parse its XML answer; an `<Error>` document sent with 200 OK (S3 does
-    /// that for CompleteMultipartUpload and CopyObject) is an error too.
+    /// that for CompleteMultipartUpload and CopyObject) is an error too. An answer cut off is
+    /// retried with the request.
     pub(super) async fn send_xml<T: serde::de::DeserializeOwned>(
         &self,
         r: Req<'_>,
         cancel: &Cancel,
     ) -> Result<T, S3Error> {
+        self.retrying(cancel, || self.xml_once(&r, cancel)).await
+    }
+
+    async fn xml_once<T: serde::de::DeserializeOwned>(
+        &self,
+        r: &Req<'_>,
+        cancel: &Cancel,
+    ) -> Result<T, S3Error> {
         let (op, bucket, key) = (r.op, r.bucket, r.key);
-        let resp = self.send(r, cancel).await?;
+        let resp = self.send_once(r, None, cancel).await?;
         let status = resp.status().as_u16();
         let probe = Req::new(op, Method::GET, bucket, key);
         let text = self.read_text(&probe, resp, MAX_XML_BODY, cancel).await?;
@@ -347,6 +375,7 @@ mod tests {
             secret_key: None,
             path_style,
             container: None,
+            concurrency: 4,
         };
         S3Client::new(&cfg, None).unwrap()
     }
@@ -390,22 +419,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-}
-
-/// Wait before retry `attempt` (from 0): 250 ms doubling, at most 8 s, whatever the count.
-fn retry_delay(attempt: u32) -> Duration {
-    Duration::from_millis(250u64 << attempt.min(5))
-}
-
-#[cfg(test)]
-mod retry_tests {
-    #[test]
-    fn the_retry_delay_doubles_up_to_a_cap_and_never_overflows() {
-        let ms = |a| super::retry_delay(a).as_millis();
-        assert_eq!([ms(0), ms(1), ms(2), ms(5)], [250, 500, 1000, 8000]);
-        assert_eq!(ms(6), 8000);
-        assert_eq!(ms(64), 8000);
-        assert_eq!(ms(u32::MAX), 8000);
     }
 }
