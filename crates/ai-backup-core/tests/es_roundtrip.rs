@@ -293,10 +293,13 @@ async fn bulk_load_retries_429_and_fails_on_refused_items() {
     );
     s.ok("DELETE", "/_test/faults", None).await;
 
-    // HTTP 200 with per-item errors: the failing _ids are named.
+    // HTTP 200 with per-item errors: the failing _ids are named (one request at a time, so
+    // that the first request sent is the one the server sees first).
     c.create_index("loaditems", &def, &cancel).await.unwrap();
     s.faults(json!({"bulk_item_errors": 2})).await;
     let e = c
+        .clone()
+        .with_parallel(1)
         .bulk_load("loaditems", &mut input.as_bytes(), &p, &cancel)
         .await
         .unwrap_err();
