@@ -26,9 +26,14 @@ TEST-ONLY fault injection endpoint (does not exist in Elasticsearch):
   POST   /_test/faults   {"bulk_429": N}          next N _bulk requests answer 429
                           {"fail_put_index": "p*"} PUT /<index> matching answers 400 mapper_parsing_exception
                           {"bulk_item_errors": N}  next N bulk items fail with 400 document_parsing_exception
+                          {"search_429": N}        next N searches (_search, _search/scroll) answer 429
+                          {"drop_connections": N}  next N _search, _search/scroll and _bulk requests are
+                                                   carried out, then the connection closes without an answer
+                                                   (as when a proxy or the network drops it)
+                          {"drop_scrolls": N}      the same for the next N _search/scroll continuations only
   DELETE /_test/faults   clear them all
 """
-import argparse, base64, functools, gzip, json, os, re, signal, sys, threading, time, traceback, uuid
+import argparse, base64, functools, gzip, json, os, re, signal, sys, threading, time, traceback, uuid, zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -288,7 +293,8 @@ def parse_document(mappings, source, doc_id):
             t = fm.get("type", "object")
             if t in ("dense_vector", "knn_vector"):
                 dims = fm.get("dims", fm.get("dimension"))
-                if not isinstance(val, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in val):
+                # JSON numbers parse to exactly int or float (bool is its own type): one set, not a loop
+                if not isinstance(val, list) or not set(map(type, val)) <= {int, float}:
                     raise fail(f"[1:2] failed to parse field [{full}] of type [{t}] in document with id '{doc_id}'. Preview of field's value: '{val}'")
                 if dims is None:
                     additions.append((node, key, {**fm, "dims": len(val)}))
@@ -713,8 +719,10 @@ class Store:
             self.refresh(name)
 
     # ----- documents
-    def write(self, op, target, doc_id, body, routing):
-        """One index/create/update/delete; returns (status, result fields) or raises EsError."""
+    def write(self, op, target, doc_id, body, routing, raw=None):
+        """One index/create/update/delete; returns (status, result fields) or raises EsError. `raw` is
+        the source as the client sent it (JSON text): ES stores and returns those bytes, not a
+        re-encoding of them."""
         if op == "delete" and target not in self.indices and not any(target in ix["aliases"] for ix in self.indices.values()):
             raise not_found(target)  # deletes never auto-create the index
         name, alias_routing = self.write_index(target)
@@ -754,8 +762,10 @@ class Store:
             node.setdefault("properties", {})[key] = fm
         rec = {"_source": stored_source(ix["mappings"], src), "_routing": routing,
                "_version": cur["_version"] + 1 if cur else 1}
-        if rec["_source"] != src:
+        if rec["_source"] is not src:
             rec["_full"] = src  # keeps unstored fields searchable, like the inverted index does
+        elif raw is not None and op != "update":
+            rec["_raw"] = raw.strip()
         ix["docs"].pop(doc_id, None)  # an update is delete + add in Lucene: the doc moves to the end
         ix["docs"][doc_id] = rec
         return self._written(ix, base, rec["_version"], "updated" if cur else "created", 200 if cur else 201, rec)
@@ -791,6 +801,7 @@ class Store:
             ctx = self.context(self.pits, pit.get("id"), pit.get("keep_alive"))
             names, entries = ctx["names"], ctx["entries"]
         else:
+            ctx = None
             names = self.resolve(target, params)
             self.check_blocks(names, "read")
             entries = self.snapshot(names)
@@ -814,14 +825,18 @@ class Store:
             fm = next((field_mapping(self.indices[n]["mappings"], field) for n in names if n in self.indices), None)
             if fm and fm.get("type") == "text" and not fm.get("fielddata"):
                 raise search_failure("Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead. Alternatively, set fielddata=true on [%s] in order to load field data by uninverting the inverted index. Note that this can use significant memory." % field)
-        hits = []
-        for pos, (n, i, rec) in enumerate(entries):
-            src = rec.get("_full", rec["_source"]) or {}
-            if pred(i, src):
-                hits.append((n, i, rec, [sort_value(s, pos, src) for s in specs] if specs else None))
+        in_slice = slice_filter(body.get("slice"), names, self.indices, pit is not None, scroll is not None, len(entries))
         cmp = make_cmp(specs)
-        if specs:
-            hits.sort(key=functools.cmp_to_key(lambda a, b: cmp(a[3], b[3])))
+        # A point in time never changes: its matching, sorted hits are kept for the next page, as
+        # real ES answers a search_after page without re-reading the whole index.
+        key = json.dumps([body.get("query"), specs, body.get("slice")], sort_keys=True, default=str)
+        cached = ctx.get("cache") if pit is not None else None
+        if cached is not None and cached[0] == key:
+            hits = cached[1]
+        else:
+            hits = matching_hits(entries, pred, specs, in_slice, cmp)
+            if pit is not None:
+                ctx["cache"] = (key, hits)
         after = body.get("search_after")
         if after is not None:
             if from_ > 0:
@@ -830,7 +845,7 @@ class Store:
                 raise search_failure(f"search_after has {len(after)} value(s) but sort has {len(specs)}.")
         total = len(hits)
         if after is not None:
-            hits = [h for h in hits if cmp(h[3], after) > 0]
+            hits = hits[first_after(hits, after, cmp):]
         tth = body.get("track_total_hits", params.get("track_total_hits", DEFAULT_WINDOW))
         tth = {"true": True, "false": False}.get(tth, tth) if isinstance(tth, str) else tth
         srcf = source_filter_spec(params, body)
@@ -887,13 +902,93 @@ class Store:
         return {"id": pid}
 
 
+def matching_hits(entries, pred, specs, in_slice, cmp):
+    """[(index, _id, record, sort values)] of the entries that match, in sort order."""
+    hits = []
+    for pos, (n, i, rec) in enumerate(entries):
+        if in_slice is not None and not in_slice(pos, i):
+            continue
+        src = rec.get("_full", rec["_source"]) or {}
+        if pred(i, src):
+            hits.append((n, i, rec, [sort_value(s, pos, src) for s in specs] if specs else None))
+    if specs and [(f, o) for f, o, _ in specs] not in ([("_shard_doc", "asc")], [("_doc", "asc")]):
+        hits.sort(key=functools.cmp_to_key(lambda a, b: cmp(a[3], b[3])))
+    return hits
+
+
+def first_after(hits, after, cmp):
+    """Index of the first hit sorted after `after` (hits are in sort order: binary search)."""
+    lo, hi = 0, len(hits)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cmp(hits[mid][3], after) > 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def slice_filter(spec, names, indices, pit, scroll, count):
+    """None, or a test (position, _id) -> bool for one slice of a sliced scroll or point in time.
+    As ES 8 does, a point in time is sliced by document position (contiguous ranges of doc ids),
+    a scroll by a hash of `_id`."""
+    if spec is None:
+        return None
+    if not pit and not scroll:
+        raise bad("[slice] can only be used with [scroll] or [point-in-time] requests")
+    if not isinstance(spec, dict) or "id" not in spec or "max" not in spec:
+        raise EsError(400, "x_content_parse_exception", "[1:1] [slice] failed to parse: [id] and [max] are required")
+    sid, smax = int(spec["id"]), int(spec["max"])
+    if smax <= 1:
+        raise bad("max must be greater than 1")
+    if sid < 0:
+        raise bad("id must be greater than or equal to 0")
+    if sid >= smax:
+        raise bad("max must be greater than id")
+    limit = min([int(indices[n]["settings"].get("index.max_slices_per_scroll", 1024)) for n in names if n in indices] or [1024])
+    if smax > limit:
+        raise bad(f"The number of slices [{smax}] is too large. It must be less than [{limit}]. This limit can be set by "
+                  "changing the [index.max_slices_per_scroll] index level setting.")
+    if pit:
+        lo, hi = sid * count // smax, (sid + 1) * count // smax
+        return lambda pos, _id: lo <= pos < hi
+    return lambda pos, _id: zlib.crc32(_id.encode()) % smax == sid
+
+
+class Raw:
+    """JSON text that goes into an answer as it is (a `_source` as the client sent it)."""
+
+    def __init__(self, text):
+        self.text = text
+
+
+RAW_MARK = f"\x00raw-{uuid.uuid4().hex}-"  # no client string holds this process's random mark
+RAW_RE = re.compile(re.escape(json.dumps(RAW_MARK)[:-1]) + r'(\d+)"')
+
+
+def to_json(body):
+    """Compact JSON of `body`, with its `Raw` parts inserted as they are."""
+    raws = []
+
+    def mark(o):
+        if not isinstance(o, Raw):
+            raise TypeError(f"{type(o).__name__} is not JSON serializable")
+        raws.append(o.text)
+        return f"{RAW_MARK}{len(raws) - 1}"
+    text = json.dumps(body, separators=(",", ":"), default=mark)
+    return RAW_RE.sub(lambda m: raws[int(m.group(1))], text) if raws else text
+
+
 def render_hit(hit, srcf, scored):
     name, doc_id, rec, sortvals = hit
     out = {"_index": name, "_id": doc_id, "_score": 1.0 if scored else None}
     if rec.get("_routing") is not None:
         out["_routing"] = rec["_routing"]
     if rec["_source"] is not None and srcf is not False:
-        out["_source"] = rec["_source"] if srcf is None else filter_source(rec["_source"], *srcf)
+        if srcf is None and "_raw" in rec:
+            out["_source"] = Raw(rec["_raw"])
+        else:
+            out["_source"] = rec["_source"] if srcf is None else filter_source(rec["_source"], *srcf)
     if sortvals is not None:
         out["sort"] = sortvals
     return out
@@ -1147,7 +1242,7 @@ def put_doc(s, r):
     if doc_id is None and r.method == "PUT":
         raise RawReply(405, {"error": f"Incorrect HTTP method for uri [{r.path}] and method [PUT], allowed: [POST]", "status": 405})
     op = "create" if r.groups["op"] == "_create" or r.params.get("op_type") == "create" else "index"
-    status, res = s.write(op, r.groups["index"], doc_id, r.json(), r.params.get("routing"))
+    status, res = s.write(op, r.groups["index"], doc_id, r.json(), r.params.get("routing"), r.body.decode("utf-8"))
     refresh_after_write(s, r, [res["_index"]])
     return status, res
 
@@ -1195,7 +1290,7 @@ def bulk(s, r):
                       "rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, "
                       "all_bytes=0, coordinating_operation_bytes=1, max_coordinating_and_primary_bytes=1] (es-test-server)")
     items, errors, touched = [], False, []
-    for action, meta, src in ops:
+    for action, meta, src, raw in ops:
         base = {"_index": meta.get("_index"), "_id": meta.get("_id")}
         try:
             if s.faults.get("bulk_item_errors", 0) > 0:
@@ -1203,7 +1298,7 @@ def bulk(s, r):
                 raise EsError(400, "document_parsing_exception", "[1:1] injected failure (es-test-server fault bulk_item_errors)")
             if isinstance(src, EsError):
                 raise src
-            status, res = s.write(action, meta["_index"], meta.get("_id"), src, meta.get("routing", meta.get("_routing")))
+            status, res = s.write(action, meta["_index"], meta.get("_id"), src, meta.get("routing", meta.get("_routing")), raw)
             touched.append(res["_index"])
             items.append({action: {**res, "status": status}})
         except EsError as e:
@@ -1234,25 +1329,39 @@ def parse_bulk(raw, default_index):
         m = {**m, "_index": m.get("_index") or default_index}
         if not m["_index"]:
             raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
-        src = None
+        src = raw = None
         if action != "delete":
             if i >= len(lines) or not lines[i].strip():
                 raise EsError(400, "action_request_validation_exception", f"Validation Failed: 1: source is missing for action on line [{i}];")
             line, i = lines[i], i + 1
+            raw = line
             try:
                 src = json.loads(line)
             except ValueError as e:
                 if action == "update":
                     raise bad(f"[{i}:1] {e}", "x_content_parse_exception")
                 src = EsError(400, "document_parsing_exception", f"[1:1] failed to parse: {e}")
-        ops.append((action, m, src))
+        ops.append((action, m, src, raw))
     if not ops:
         raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;")
     return ops
 
 
+def search_rejected(s):
+    """The `search_429` fault: the search thread pool's queue is full, nothing was run."""
+    if s.faults.get("search_429", 0) > 0:
+        s.faults["search_429"] -= 1
+        raise EsError(429, "es_rejected_execution_exception",
+                      "rejected execution of TimedRunnable on EsThreadPoolExecutor[name = es-test-server/search, "
+                      "queue capacity = 1000] (es-test-server)")
+
+
+DROPPABLE = set()  # the routes the drop_connections fault applies to
+
+
 @route("GET POST", "(?:" + IDX + ")?/_search")
 def search(s, r):
+    search_rejected(s)
     return 200, s.search(r.groups.get("index"), r.params, r.json() or {}, r.params.get("scroll"))
 
 
@@ -1262,11 +1371,24 @@ def scroll(s, r):
     if r.groups.get("id"):
         body.setdefault("scroll_id", r.groups["id"])
     if r.method != "DELETE":
+        search_rejected(s)
         return 200, s.scroll_next(body, r.params)
     ids = body.get("scroll_id", r.params.get("scroll_id"))
     ids = list(s.scrolls) if ids == "_all" else ([ids] if isinstance(ids, str) else ids or [])
     freed = sum(1 for x in ids if s.scrolls.pop(x, None) is not None)
     return (200 if freed or not ids else 404), {"succeeded": True, "num_freed": freed}
+
+
+DROPPABLE.update([search, scroll, bulk])
+
+
+def dropped(faults, fn):
+    """Whether a drop fault takes the answer of this carried-out request (and count it)."""
+    for kind, fns in (("drop_scrolls", (scroll,)), ("drop_connections", DROPPABLE)):
+        if fn in fns and faults.get(kind, 0) > 0:
+            faults[kind] -= 1
+            return True
+    return False
 
 
 @route("POST", IDX + "/_pit")
@@ -1456,6 +1578,9 @@ class Handler(BaseHTTPRequestHandler):
                     finally:
                         if store.dirty:
                             store.save()
+                    if self.command != "DELETE" and dropped(store.faults, fn):
+                        self.close_connection = True
+                        return  # done, but the client never hears of it
         except EsError as e:
             status, body, headers = e.status, e.body(), e.headers
         except RawReply as e:
@@ -1471,7 +1596,8 @@ class Handler(BaseHTTPRequestHandler):
         elif isinstance(body, str):
             data = body.encode()
         else:
-            data = json.dumps(body, indent=2 if pretty else None, separators=None if pretty else (",", ":")).encode()
+            data = to_json(body)
+            data = (json.dumps(json.loads(data), indent=2) if pretty else data).encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=UTF-8" if isinstance(body, str) else "application/json")
         self.send_header("X-elastic-product", "Elasticsearch")

@@ -663,6 +663,92 @@ class LargeIndexTests(EsCase):
         self.assertError(self.es.call("POST", "/big/_search?scroll=1m", {"size": 10001}), 400, "search_phase_execution_exception", "Batch size is too large")
 
 
+    def read_slices(self, max_, page=1500):
+        """Every (index, _id) of the slices of one point in time, and each slice's total."""
+        pit = self.es.ok("POST", "/big,big_b/_pit?keep_alive=1m")["id"]
+        seen, totals = [], []
+        for sid in range(max_):
+            after, count = None, None
+            while True:
+                body = {"pit": {"id": pit}, "size": page, "sort": [{"_shard_doc": "asc"}], "slice": {"id": sid, "max": max_}}
+                if count is None:
+                    body["track_total_hits"] = True
+                if after:
+                    body["search_after"] = after
+                out = self.es.ok("POST", "/_search", body)
+                count = out["hits"].get("total", {}).get("value", count)
+                hits = out["hits"]["hits"]
+                seen += [(h["_index"], h["_id"]) for h in hits]
+                if len(hits) < page:
+                    break
+                after = hits[-1]["sort"]
+            totals.append(count)
+        self.es.ok("DELETE", "/_pit", {"id": pit})
+        return seen, totals
+
+    def test_sliced_pit_and_scroll_partition_the_snapshot(self):
+        seen, totals = self.read_slices(3)
+        self.assertEqual((len(seen), len(set(seen)), sum(totals)), (N_BIG + 1, N_BIG + 1, N_BIG + 1))
+        self.assertTrue(all(t > 0 for t in totals), totals)
+        ids = set()
+        for sid in range(4):
+            out = self.es.ok("POST", "/big/_search?scroll=1m", {"size": 5000, "slice": {"id": sid, "max": 4}, "track_total_hits": True})
+            part = [h["_id"] for h in out["hits"]["hits"]]
+            self.assertEqual(out["hits"]["total"]["value"], len(part))
+            self.assertFalse(ids & set(part))
+            ids |= set(part)
+            self.es.ok("DELETE", "/_search/scroll", {"scroll_id": out["_scroll_id"]})
+        self.assertEqual(len(ids), N_BIG)
+        self.assertError(self.es.call("POST", "/big/_search", {"slice": {"id": 0, "max": 2}}), 400, "illegal_argument_exception",
+                         "[slice] can only be used with [scroll] or [point-in-time] requests")
+        for bad, why in (({"id": 0, "max": 1}, "max must be greater than 1"), ({"id": 2, "max": 2}, "max must be greater than id"),
+                         ({"id": 0, "max": 2000}, "The number of slices [2000] is too large")):
+            self.assertError(self.es.call("POST", "/big/_search?scroll=1m", {"slice": bad}), 400, "illegal_argument_exception", why)
+
+    def test_source_comes_back_as_sent(self):
+        raw = '{"b": 1.50, "a":[1e3, 2],"t":"\u00e9"}'
+        st, out, _ = self.es.call("POST", "/asis/_bulk?refresh=true", raw=('{"index":{"_id":"1"}}\n' + raw + "\n").encode(),
+                                  headers={"Content-Type": "application/x-ndjson"})
+        self.assertEqual((st, out["errors"]), (200, False))
+        conn = http.client.HTTPConnection("127.0.0.1", self.es.port, timeout=30)
+        conn.request("GET", "/asis/_search")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        self.assertIn('"_source":' + raw, text)
+        self.assertEqual(json.loads(text)["hits"]["hits"][0]["_source"], json.loads(raw))
+        # Filtered on the way out: rebuilt from the parsed document, as ES does.
+        hit = self.es.ok("POST", "/asis/_search", {"_source": ["a"]})["hits"]["hits"][0]
+        self.assertEqual(hit["_source"], {"a": [1000.0, 2]})
+        self.es.ok("DELETE", "/asis")
+
+    def test_search_faults(self):
+        self.es.ok("POST", "/_test/faults", {"search_429": 2, "drop_connections": 1})
+        pit = self.es.ok("POST", "/big/_pit?keep_alive=1m")["id"]
+        body = {"pit": {"id": pit}, "size": 10, "sort": [{"_shard_doc": "asc"}]}
+        self.assertError(self.es.call("POST", "/_search", body), 429, "es_rejected_execution_exception")
+        self.assertError(self.es.call("POST", "/_search/scroll", {"scroll_id": "x"}), 429, "es_rejected_execution_exception")
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.es.call("POST", "/_search", body)
+        self.assertEqual(len(self.es.ok("POST", "/_search", body)["hits"]["hits"]), 10)
+        self.assertEqual(self.es.ok("GET", "/_test/faults"), {"search_429": 0, "drop_connections": 0})
+        out = self.es.ok("POST", "/big/_search?scroll=1m", {"size": 10})
+        self.es.ok("POST", "/_test/faults", {"drop_scrolls": 1})
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.es.call("POST", "/_search/scroll", {"scroll": "1m", "scroll_id": out["_scroll_id"]})
+        page = self.es.ok("POST", "/_search/scroll", {"scroll": "1m", "scroll_id": out["_scroll_id"]})["hits"]["hits"]
+        last = int(out["hits"]["hits"][-1]["_id"][1:])
+        self.assertEqual(page[0]["_id"], f"d{last + 11}", "the scroll moved past the dropped page")
+        self.es.ok("DELETE", "/_test/faults")
+        self.es.ok("DELETE", "/_pit", {"id": pit})
+
+    def test_dropped_bulk_was_carried_out(self):
+        self.es.ok("POST", "/_test/faults", {"drop_connections": 1})
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.es.call("POST", "/dropped/_bulk?refresh=true", ndjson=[{"index": {"_id": "1"}}, {"x": 1}])
+        self.assertEqual(self.es.ok("GET", "/dropped/_count")["count"], 1)
+        self.es.ok("DELETE", "/dropped")
+        self.es.ok("DELETE", "/_test/faults")
+
 class ServerOptionTests(unittest.TestCase):
     def test_413_body_too_large(self):
         srv = Server("--max-body-bytes", "2000")

@@ -251,11 +251,14 @@ async fn bulk_load_retries_429_and_fails_on_refused_items() {
         ..IndexDef::default()
     };
 
-    // Three requests answered 429: retried with backoff, everything loads.
+    // Three requests answered 429: retried with backoff, everything loads. One request at a
+    // time, so that the three 429s hit the same one and its waits add up.
     c.create_index("load429", &def, &cancel).await.unwrap();
     s.faults(json!({"bulk_429": 3})).await;
     let t = Instant::now();
     let n = c
+        .clone()
+        .with_parallel(1)
         .bulk_load("load429", &mut input.as_bytes(), &p, &cancel)
         .await
         .unwrap();
@@ -274,7 +277,11 @@ async fn bulk_load_retries_429_and_fails_on_refused_items() {
     // More 429s than tries: a typed error, not a silent loss.
     c.create_index("load429b", &def, &cancel).await.unwrap();
     s.faults(json!({"bulk_429": 5})).await;
-    let quick = c.clone().with_retry(3, Duration::from_millis(10));
+    // One request at a time, so that the 429s all fall on the same one.
+    let quick = c
+        .clone()
+        .with_parallel(1)
+        .with_retry(3, Duration::from_millis(10));
     let e = quick
         .bulk_load("load429b", &mut input.as_bytes(), &p, &cancel)
         .await
@@ -286,10 +293,13 @@ async fn bulk_load_retries_429_and_fails_on_refused_items() {
     );
     s.ok("DELETE", "/_test/faults", None).await;
 
-    // HTTP 200 with per-item errors: the failing _ids are named.
+    // HTTP 200 with per-item errors: the failing _ids are named (one request at a time, so
+    // that the first request sent is the one the server sees first).
     c.create_index("loaditems", &def, &cancel).await.unwrap();
     s.faults(json!({"bulk_item_errors": 2})).await;
     let e = c
+        .clone()
+        .with_parallel(1)
         .bulk_load("loaditems", &mut input.as_bytes(), &p, &cancel)
         .await
         .unwrap_err();

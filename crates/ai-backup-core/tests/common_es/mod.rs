@@ -188,7 +188,10 @@ impl Reporter for Recorder {
 pub async fn dump(c: &EsClient, index: &str) -> (u64, Vec<u8>, bool) {
     let rec = Arc::new(Recorder::default());
     let mut out = Vec::new();
+    // One slice: the documents come in the index's order, which some tests compare.
     let n = c
+        .clone()
+        .with_parallel(1)
         .dump_docs(index, &mut out, &Progress::new(rec.clone()), &Cancel::new())
         .await
         .unwrap();

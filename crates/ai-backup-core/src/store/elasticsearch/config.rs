@@ -10,6 +10,8 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:9200";
 /// The user the official image's `ELASTIC_PASSWORD` belongs to.
 pub const DEFAULT_USER: &str = "elastic";
 pub const PASSWORD_ENV: &str = "ELASTIC_PASSWORD";
+/// Document transfers at once when the config does not say.
+pub const DEFAULT_PARALLEL: usize = 3;
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -24,6 +26,10 @@ pub struct EsConfig {
     /// configured.
     #[serde(default)]
     pub container: Option<String>,
+    /// Document transfers at once: slices of the point in time (or scroll) a backup reads,
+    /// `_bulk` requests a restore sends. Default `DEFAULT_PARALLEL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<usize>,
 }
 
 fn default_url() -> String {
@@ -37,6 +43,7 @@ impl Default for EsConfig {
             user: None,
             password: None,
             container: None,
+            parallel: None,
         }
     }
 }
@@ -48,6 +55,7 @@ impl std::fmt::Debug for EsConfig {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("container", &self.container)
+            .field("parallel", &self.parallel)
             .finish()
     }
 }

@@ -1,56 +1,28 @@
 //! Reading every document of an index, whatever its size. A plain search stops at the
 //! 10,000-hit window, so pages are read under a point in time with `search_after` sorted by
-//! `_shard_doc` (ES 7.12+), or with a scroll on servers without point in time. Either way the
-//! snapshot is counted exactly, the count is checked against what was written, and the
-//! context is closed on every path. Documents whose `_source` is missing cannot be rebuilt, so
-//! the dump fails rather than write an incomplete copy.
+//! `_shard_doc` (ES 7.12+), or with a scroll on servers without point in time. Several slices
+//! of the same snapshot (`slice`) are read at once, each by its own task, and their pages are
+//! written whole, one after another, so the order of documents in the dump is not the index's
+//! (a restore does not depend on it). Either way the snapshot is counted exactly, the count is
+//! checked against what was written, and every context is closed on every path. Documents
+//! whose `_source` is missing cannot be rebuilt, so the dump fails rather than write an
+//! incomplete copy. Memory stays bounded: each slice holds one page, and one page at most
+//! waits to be written.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
-use super::source::{check_source, write_line, Hit};
-use super::{parse, Body, EsClient, EsError, EsResult, DEFAULT_PAGE_SIZE, DUMP_PHASE};
+use super::slice::{Chunk, SliceJob};
+use super::source::check_source;
+use super::{parse, Body, EsClient, EsError, EsResult, DUMP_PHASE};
 use crate::progress::{Cancel, Progress};
 use reqwest::Method;
 
-const KEEP_ALIVE: &str = "2m";
+pub(super) const KEEP_ALIVE: &str = "2m";
 /// Elasticsearch's `index.max_result_window` when the index does not set it.
 const DEFAULT_WINDOW: usize = 10_000;
-
-#[derive(Deserialize)]
-struct SearchResp {
-    #[serde(default)]
-    pit_id: Option<String>,
-    #[serde(default, rename = "_scroll_id")]
-    scroll_id: Option<String>,
-    #[serde(default)]
-    timed_out: bool,
-    #[serde(default, rename = "_shards")]
-    shards: Option<Shards>,
-    hits: Hits,
-}
-
-#[derive(Deserialize)]
-struct Shards {
-    #[serde(default)]
-    failed: u64,
-}
-
-#[derive(Deserialize)]
-struct Hits {
-    #[serde(default)]
-    total: Option<Total>,
-    #[serde(default)]
-    hits: Vec<Hit>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Total {
-    Plain(u64),
-    Tracked { value: u64, relation: String },
-}
 
 /// The largest page the index serves: a search (and a scroll's batch) of more than
 /// `index.max_result_window` hits is refused, and the window may be set below the page size.
@@ -63,25 +35,21 @@ fn result_window(settings: &serde_json::Map<String, Value>) -> usize {
     window.unwrap_or(DEFAULT_WINDOW).max(1)
 }
 
-/// How the pages are read.
-enum Cursor {
-    Pit(String),
-    Scroll(Option<String>),
-}
-
 type Out<'a> = &'a mut (dyn AsyncWrite + Unpin + Send);
 
 impl EsClient {
     /// Write every document of the index `name` to `out` as NDJSON lines
     /// `{"_id":..,"_routing":..,"_source":{..}}` (`_routing` only when set), after a refresh
-    /// so that recent writes are included. Returns the number of documents written, which is
-    /// checked against the exact count of the snapshot read.
+    /// so that recent writes are included, reading up to `parallel` slices at once. Returns
+    /// the number of documents written, which is checked against the exact count of the
+    /// snapshot read.
     ///
     /// # Errors
     /// `SourceUnavailable` when the mapping disables or filters `_source` or a hit comes back
     /// without it; `CountMismatch` when fewer or more documents were read than counted;
-    /// `Partial` when shards failed. On error, what was written to `out` is incomplete and
-    /// must be discarded.
+    /// `Partial` when shards failed; `GaveUp` when a page still failed with a transient error
+    /// after every retry. On error, what was written to `out` is incomplete and must be
+    /// discarded.
     pub async fn dump_docs(
         &self,
         name: &str,
@@ -92,21 +60,27 @@ impl EsClient {
         let def = self.index_def(name, cancel).await?;
         check_source(name, &def.mappings, progress)?;
         self.refresh(name, cancel).await?;
-        let size = DEFAULT_PAGE_SIZE.min(result_window(&def.settings));
-        let mut cursor = Cursor::Scroll(None);
+        let size = self.page_size.min(result_window(&def.settings));
+        let mut pit = None;
         if pit_expected(&self.version(cancel).await?) {
             match self.open_pit(name, cancel).await {
-                Ok(id) => cursor = Cursor::Pit(id),
+                Ok(id) => pit = Some(id),
                 Err(e) if pit_unavailable(&e) => progress.info(format!(
                     "point in time not available ({e}); reading {name} with a scroll"
                 )),
                 Err(e) => return Err(e),
             }
         }
-        let result = self
-            .read_all(name, size, &mut cursor, out, progress, cancel)
-            .await;
-        self.close(&cursor, progress).await;
+        let job = SliceJob {
+            name: name.to_string(),
+            size,
+            pit: pit.clone(),
+            slice: None,
+        };
+        let result = self.read_slices(job, out, progress, cancel).await;
+        if let Some(id) = &pit {
+            self.close(&["_pit"], json!({"id": id}), progress).await;
+        }
         let (expected, written) = result?;
         if expected != written {
             return Err(EsError::CountMismatch {
@@ -134,130 +108,51 @@ impl EsClient {
             })
     }
 
-    /// Read every page; returns (documents counted in the snapshot, documents written).
-    async fn read_all(
+    /// Read the slices of `job` in tasks of their own and write their pages to `out` as they
+    /// come; returns (documents counted in the snapshot, documents written). The first error
+    /// stops the other slices (their tasks are aborted).
+    async fn read_slices(
         &self,
-        name: &str,
-        size: usize,
-        cursor: &mut Cursor,
+        job: SliceJob,
         out: Out<'_>,
         progress: &Progress,
         cancel: &Cancel,
     ) -> EsResult<(u64, u64)> {
-        let (mut expected, mut written, mut bytes) = (None, 0u64, 0u64);
-        let mut after: Option<Vec<Value>> = None;
-        let mut buf = Vec::new();
+        let slices = self.parallel.max(1);
+        let (tx, mut rx) = mpsc::channel::<Chunk>(1);
+        let mut tasks = JoinSet::new();
+        for id in 0..slices {
+            let job = SliceJob {
+                slice: (slices > 1).then_some((id, slices)),
+                ..job.clone()
+            };
+            let (es, tx, p, c) = (self.clone(), tx.clone(), progress.clone(), cancel.clone());
+            tasks.spawn(async move { es.read_slice(job, tx, &p, &c).await });
+        }
+        drop(tx);
+        let name = job.name.as_str();
+        let (mut expected, mut written, mut bytes) = (0u64, 0u64, 0u64);
         loop {
-            let (op, reply) = match cursor {
-                Cursor::Pit(id) => {
-                    let mut body = json!({
-                        "size": size,
-                        "pit": {"id": id, "keep_alive": KEEP_ALIVE},
-                        "sort": [{"_shard_doc": "asc"}],
-                        "track_total_hits": expected.is_none(),
-                    });
-                    if let Some(a) = after.take() {
-                        body["search_after"] = Value::Array(a);
-                    }
-                    let path = ["_search"];
-                    let r = self.call(Method::POST, &path, &[], Body::Json(body), cancel);
-                    ("POST /_search (point in time)".to_string(), r.await?)
+            tokio::select! {
+                chunk = rx.recv() => {
+                    let Some(chunk) = chunk else { break };
+                    out.write_all(&chunk.lines).await.map_err(|e| io(name, e))?;
+                    written += chunk.docs;
+                    bytes += chunk.lines.len() as u64;
+                    progress.bytes(DUMP_PHASE, bytes);
                 }
-                Cursor::Scroll(None) => {
-                    let body = json!({"size": size, "sort": ["_doc"], "track_total_hits": true});
-                    let q = [("scroll", KEEP_ALIVE)];
-                    let path = [name, "_search"];
-                    let r = self.call(Method::POST, &path, &q, Body::Json(body), cancel);
-                    (format!("POST /{name}/_search?scroll"), r.await?)
-                }
-                Cursor::Scroll(Some(id)) => {
-                    let body = json!({"scroll": KEEP_ALIVE, "scroll_id": id});
-                    let path = ["_search", "scroll"];
-                    let r = self.call(Method::POST, &path, &[], Body::Json(body), cancel);
-                    ("POST /_search/scroll".to_string(), r.await?)
-                }
-            };
-            let page: SearchResp = parse(&op, &reply)?;
-            drop(reply);
-            match cursor {
-                Cursor::Pit(id) => {
-                    if let Some(new) = page.pit_id.clone() {
-                        *id = new;
-                    }
-                }
-                Cursor::Scroll(id) => {
-                    let new = page.scroll_id.clone().ok_or_else(|| EsError::Protocol {
-                        op: op.clone(),
-                        message: "no _scroll_id".into(),
-                    })?;
-                    *id = Some(new);
-                }
-            }
-            let failed = page.shards.as_ref().map_or(0, |s| s.failed);
-            if page.timed_out || failed > 0 {
-                return Err(EsError::Partial {
-                    index: name.into(),
-                    why: format!("{failed} shard(s) failed, timed out: {}", page.timed_out),
-                });
-            }
-            if expected.is_none() {
-                expected = Some(match &page.hits.total {
-                    Some(Total::Plain(n)) => *n,
-                    Some(Total::Tracked { value, relation }) if relation == "eq" => *value,
-                    _ => {
-                        return Err(EsError::Protocol {
-                            op,
-                            message: "no exact hits.total with track_total_hits=true".into(),
-                        })
-                    }
-                });
-            }
-            let n = page.hits.hits.len();
-            buf.clear();
-            for hit in &page.hits.hits {
-                write_line(name, hit, &mut buf)?;
-            }
-            if let Some(last) = page.hits.hits.last() {
-                after = last.sort.clone();
-            }
-            drop(page);
-            out.write_all(&buf).await.map_err(|e| io(name, e))?;
-            written += n as u64;
-            if let Some(expected) = expected.filter(|&e| written > e) {
-                // A server handing out the same page again would otherwise never stop.
-                return Err(EsError::CountMismatch {
-                    index: name.into(),
-                    expected,
-                    written,
-                });
-            }
-            bytes += buf.len() as u64;
-            progress.bytes(DUMP_PHASE, bytes);
-            let done = match cursor {
-                Cursor::Pit(_) => n < size,
-                Cursor::Scroll(_) => n == 0,
-            };
-            if done {
-                break;
-            }
-            if matches!(cursor, Cursor::Pit(_)) && after.is_none() {
-                return Err(EsError::Protocol {
-                    op,
-                    message: "hits without sort values under a point in time".into(),
-                });
+                Some(done) = tasks.join_next() => expected += joined(done)?,
             }
         }
-        Ok((expected.unwrap_or(0), written))
+        while let Some(done) = tasks.join_next().await {
+            expected += joined(done)?;
+        }
+        Ok((expected, written))
     }
 
-    /// Close the point in time or scroll, whatever happened (not cancellable: it frees
+    /// Close a point in time or scroll, whatever happened (not cancellable: it frees
     /// resources on the server). A failure is only worth a warning: the context expires.
-    async fn close(&self, cursor: &Cursor, progress: &Progress) {
-        let (path, body): (&[&str], Value) = match cursor {
-            Cursor::Pit(id) => (&["_pit"], json!({"id": id})),
-            Cursor::Scroll(Some(id)) => (&["_search", "scroll"], json!({"scroll_id": [id]})),
-            Cursor::Scroll(None) => return,
-        };
+    pub(super) async fn close(&self, path: &[&str], body: Value, progress: &Progress) {
         let never = Cancel::new();
         let call = self.call(Method::DELETE, path, &[], Body::Json(body), &never);
         match tokio::time::timeout(std::time::Duration::from_secs(15), call).await {
@@ -268,7 +163,16 @@ impl EsClient {
     }
 }
 
-fn io(name: &str, e: std::io::Error) -> EsError {
+/// The count of a finished slice task, or its error.
+fn joined(done: Result<EsResult<u64>, tokio::task::JoinError>) -> EsResult<u64> {
+    match done {
+        Ok(r) => r,
+        Err(e) if e.is_cancelled() => Err(EsError::Cancelled),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+pub(super) fn io(name: &str, e: std::io::Error) -> EsError {
     EsError::Io {
         context: format!("writing the dump of index {name}"),
         source: e,

@@ -75,6 +75,14 @@ pub enum EsError {
         tries: u32,
         reason: String,
     },
+    /// A request still failed with a transient error (429, a dropped connection) after every
+    /// try; `last` is the last error.
+    #[error("{op}: still failing after {tries} tries: {last}")]
+    GaveUp {
+        op: String,
+        tries: u32,
+        last: String,
+    },
     /// One document alone is larger than the server accepts (HTTP 413).
     #[error("bulk load into {index}: document _id {id:?} alone is larger than the server accepts (HTTP 413, http.max_content_length)")]
     TooLarge { index: String, id: String },

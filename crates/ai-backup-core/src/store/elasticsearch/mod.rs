@@ -7,12 +7,16 @@
 //! (`clone_index`), which costs next to nothing.
 
 mod bulk;
+mod bulk_send;
 mod clone;
 mod config;
 mod dump;
 mod error;
 mod http;
+mod page;
+mod retry;
 pub mod settings;
+mod slice;
 mod source;
 
 use std::collections::BTreeSet;
@@ -22,19 +26,21 @@ use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-pub use config::{EsConfig, DEFAULT_URL, DEFAULT_USER, PASSWORD_ENV};
+pub use config::{EsConfig, DEFAULT_PARALLEL, DEFAULT_URL, DEFAULT_USER, PASSWORD_ENV};
 pub use error::{EsError, EsResult, ItemError};
 use http::{op_name, parse, server_error, Body};
 
 use crate::progress::Cancel;
 
-/// Documents per search page of a dump.
-pub const DEFAULT_PAGE_SIZE: usize = 1000;
+/// Documents per search page of a dump (each slice holds one page in memory, and one more may
+/// wait to be written: 500 chunks with 768-dimension vectors are about 3.5 MB).
+pub const DEFAULT_PAGE_SIZE: usize = 500;
 /// Upper bound of one `_bulk` request body.
 pub const DEFAULT_BULK_BYTES: usize = 5 << 20;
 /// Upper bound of documents in one `_bulk` request.
 pub const DEFAULT_BULK_DOCS: usize = 1000;
-/// Tries of one `_bulk` request answered 429, and the first wait (doubling each time).
+/// Tries of a request that failed with a transient error (429, a dropped connection where
+/// repeating is safe), and the first wait (doubling each time).
 pub const DEFAULT_RETRY_TRIES: u32 = 8;
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// Progress phases in which `dump_docs` and `bulk_load` report bytes.
@@ -58,6 +64,9 @@ pub struct EsClient {
     password: Option<String>,
     bulk_bytes: usize,
     bulk_docs: usize,
+    page_size: usize,
+    /// Document transfers at once: slices of a dump, `_bulk` requests of a load.
+    parallel: usize,
     retry_tries: u32,
     retry_delay: Duration,
 }
@@ -104,6 +113,8 @@ impl EsClient {
             password,
             bulk_bytes: DEFAULT_BULK_BYTES,
             bulk_docs: DEFAULT_BULK_DOCS,
+            page_size: DEFAULT_PAGE_SIZE,
+            parallel: config.parallel.unwrap_or(DEFAULT_PARALLEL).max(1),
             retry_tries: DEFAULT_RETRY_TRIES,
             retry_delay: DEFAULT_RETRY_DELAY,
         })
@@ -116,7 +127,19 @@ impl EsClient {
         self
     }
 
-    /// Retries on 429: `tries` in all, waiting `first_delay`, doubling each time.
+    /// Documents per search page of a dump (default `DEFAULT_PAGE_SIZE`).
+    pub fn with_page_size(mut self, docs: usize) -> Self {
+        self.page_size = docs.max(1);
+        self
+    }
+
+    /// Document transfers at once (slices read by a dump, `_bulk` requests sent by a load).
+    pub fn with_parallel(mut self, transfers: usize) -> Self {
+        self.parallel = transfers.max(1);
+        self
+    }
+
+    /// Retries of transient errors: `tries` in all, waiting `first_delay`, doubling each time.
     pub fn with_retry(mut self, tries: u32, first_delay: Duration) -> Self {
         self.retry_tries = tries.max(1);
         self.retry_delay = first_delay;

@@ -3,6 +3,8 @@
 //! them. An index whose mapping disables or filters `_source`, or a hit without it, cannot be
 //! copied: this is where that is caught.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -10,17 +12,18 @@ use serde_json::Value;
 use super::{EsError, EsResult};
 use crate::progress::Progress;
 
-/// One search hit, its `_source` kept as the bytes Elasticsearch sent.
+/// One search hit, borrowed from the page it came in: its `_source` is the bytes
+/// Elasticsearch sent, never parsed into values.
 #[derive(Deserialize)]
-pub(super) struct Hit {
-    #[serde(rename = "_id")]
-    pub(super) id: String,
-    #[serde(default, rename = "_routing")]
-    pub(super) routing: Option<String>,
-    #[serde(default, rename = "_source")]
-    pub(super) source: Option<Box<RawValue>>,
-    #[serde(default)]
-    pub(super) sort: Option<Vec<Value>>,
+pub(super) struct Hit<'a> {
+    #[serde(borrow, rename = "_id")]
+    pub(super) id: Cow<'a, str>,
+    #[serde(default, borrow, rename = "_routing")]
+    pub(super) routing: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "_source")]
+    pub(super) source: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(super) sort: Option<&'a RawValue>,
 }
 
 /// One line of the dump.
@@ -35,8 +38,8 @@ struct Line<'a> {
 }
 
 /// Append the dump line of `hit` to `buf`; fails when the hit has no `_source`.
-pub(super) fn write_line(name: &str, hit: &Hit, buf: &mut Vec<u8>) -> EsResult<()> {
-    let Some(raw) = &hit.source else {
+pub(super) fn write_line(name: &str, hit: &Hit<'_>, buf: &mut Vec<u8>) -> EsResult<()> {
+    let Some(raw) = hit.source else {
         return Err(EsError::SourceUnavailable {
             index: name.into(),
             why: format!("document _id {:?} came back without _source", hit.id),
