@@ -828,15 +828,15 @@ class Store:
         in_slice = slice_filter(body.get("slice"), names, self.indices, pit is not None, scroll is not None, len(entries))
         cmp = make_cmp(specs)
         # A point in time never changes: its matching, sorted hits are kept for the next page, as
-        # real ES answers a search_after page without re-reading the whole index.
+        # real ES answers a search_after page without re-reading the whole index. Each slice
+        # (and query, and sort) read at once through the same point in time keeps its own.
         key = json.dumps([body.get("query"), specs, body.get("slice")], sort_keys=True, default=str)
-        cached = ctx.get("cache") if pit is not None else None
-        if cached is not None and cached[0] == key:
-            hits = cached[1]
-        else:
+        cache = ctx.setdefault("cache", {}) if pit is not None else {}
+        hits = cache.get(key)
+        if hits is None:
             hits = matching_hits(entries, pred, specs, in_slice, cmp)
             if pit is not None:
-                ctx["cache"] = (key, hits)
+                cache[key] = hits
         after = body.get("search_after")
         if after is not None:
             if from_ > 0:

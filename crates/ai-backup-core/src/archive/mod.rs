@@ -56,7 +56,7 @@ pub fn index_paths(index: &str) -> (String, String) {
     )
 }
 /// Largest part of a streamed entry (also the most memory a stream holds at once).
-pub const DEFAULT_PART_SIZE: usize = 8 << 20;
+pub const DEFAULT_PART_SIZE: usize = 4 << 20;
 
 /// `<module>-backup-YYYYMMDD-HHMMSS.tar.gz` (`.tar.zst` with zstd), in local time as the user
 /// reads it, with `.age` appended when the archive is encrypted.

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// Bytes gathered before they go to the thread, and how many batches may wait for it: more
 /// than a streamed part, so a whole part can be handed over while the next one is read.
 const BATCH: usize = 256 << 10;
-const QUEUED_BATCHES: usize = 48;
+const QUEUED_BATCHES: usize = 24;
 /// Decompressed bytes per message, and messages waiting for the reader.
 const CHUNK: usize = 256 << 10;
 const QUEUED_CHUNKS: usize = 16;

@@ -29,7 +29,7 @@ pub struct EsConfig {
     /// Document transfers at once: slices of the point in time (or scroll) a backup reads,
     /// `_bulk` requests a restore sends. Default `DEFAULT_PARALLEL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parallel: Option<usize>,
+    pub concurrency: Option<usize>,
 }
 
 fn default_url() -> String {
@@ -43,7 +43,7 @@ impl Default for EsConfig {
             user: None,
             password: None,
             container: None,
-            parallel: None,
+            concurrency: None,
         }
     }
 }
@@ -55,7 +55,7 @@ impl std::fmt::Debug for EsConfig {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("container", &self.container)
-            .field("parallel", &self.parallel)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }

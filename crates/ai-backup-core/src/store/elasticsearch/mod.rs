@@ -114,7 +114,7 @@ impl EsClient {
             bulk_bytes: DEFAULT_BULK_BYTES,
             bulk_docs: DEFAULT_BULK_DOCS,
             page_size: DEFAULT_PAGE_SIZE,
-            parallel: config.parallel.unwrap_or(DEFAULT_PARALLEL).max(1),
+            parallel: config.concurrency.unwrap_or(DEFAULT_PARALLEL).max(1),
             retry_tries: DEFAULT_RETRY_TRIES,
             retry_delay: DEFAULT_RETRY_DELAY,
         })
