@@ -68,6 +68,7 @@ impl Compression {
             Self::Gzip => Box::new(Gzip::new(out)?),
             Self::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+                enc.include_checksum(true)?;
                 if threads > 1 {
                     enc.multithread(threads)?;
                 }

@@ -176,7 +176,7 @@ fn why(e: age::DecryptError) -> String {
             "its passphrase needs a key derivation of work factor 2^{required}, beyond what this machine accepts"
         ),
         D::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => "it is truncated".into(),
-        other => format!("its encryption header is unreadable ({other})"),
+        other => format!("it was altered or damaged: its encryption header is unreadable ({other})"),
     }
 }
 

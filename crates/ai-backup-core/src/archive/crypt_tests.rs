@@ -123,6 +123,25 @@ async fn one_flipped_byte_or_a_cut_is_refused() {
     }
 }
 
+#[tokio::test]
+async fn a_small_archive_altered_in_its_first_block_is_refused_as_altered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_encrypted(dir.path(), b"dump").await;
+    let good = std::fs::read(&path).unwrap();
+    assert!(good.len() < 64 << 10, "one age chunk");
+    for bytes in [
+        flip(&good, good.len() - 20),
+        good[..good.len() - 20].to_vec(),
+    ] {
+        std::fs::write(&path, &bytes).unwrap();
+        let why = refusal(&path, &key("correct horse")).await;
+        assert!(
+            why.contains("altered") || why.contains("truncated"),
+            "{why}"
+        );
+    }
+}
+
 fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
     let mut out = bytes.to_vec();
     out[at] ^= 0x01;

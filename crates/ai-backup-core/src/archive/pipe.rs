@@ -183,7 +183,7 @@ fn prepare(
     if encrypted {
         input = crypt::decrypting(path, input, key)?;
     }
-    let head = input.fill_buf().map_err(io)?;
+    let head = input.fill_buf().map_err(|e| unreadable(path, e))?;
     let Some(compression) = Compression::sniff(head) else {
         return Err(Error::ArchiveRefused {
             path: path.clone(),
@@ -192,6 +192,22 @@ fn prepare(
     };
     let decoder = compression.decoder(input).map_err(io)?;
     Ok((decoder, encrypted, compression))
+}
+
+/// The first decrypted bytes could not be read: an altered or cut-off encrypted archive is
+/// refused as such, like any later block of it.
+fn unreadable(path: &Path, e: io::Error) -> Error {
+    let refused = |reason: String| Error::ArchiveRefused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if crypt::is_altered(&e) {
+        refused(crypt::Altered.to_string())
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
+        refused("it is truncated".into())
+    } else {
+        Error::io(format!("cannot read {}", path.display()), e)
+    }
 }
 
 /// Decompress to the end, then drain an encrypted stream to its last chunk so its end is

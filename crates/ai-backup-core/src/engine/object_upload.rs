@@ -72,15 +72,17 @@ pub async fn load(
             }
             uploads.push(h.size, put_whole(s3, rec, data.into(), cancel));
         } else {
-            let mut body = Hashing::new(reader.entry_reader());
-            s3.put_object(&rec.bucket, &rec.key, h.size, &mut body, &rec.meta, cancel)
-                .await
-                .map_err(s3err(module))?;
-            let sha = body.hex();
+            // Checked as its last byte is read, before the upload completes: a changed entry
+            // never becomes a live object.
+            let mut body = Hashing::new(reader.entry_reader(), want, h.size);
+            let put = s3.put_object(&rec.bucket, &rec.key, h.size, &mut body, &rec.meta, cancel);
+            let put = put.await;
+            let mismatched = body.mismatched;
             drop(body);
-            if sha != want {
+            if mismatched {
                 return Err(changed(&reader, &h.path));
             }
+            put.map_err(s3err(module))?;
         }
         done += h.size;
         progress.bytes("objects-load", done);
@@ -161,26 +163,29 @@ fn changed(reader: &ArchiveReader, path: &str) -> Error {
     reader.refused(format!("entry {path} changed since it was verified"))
 }
 
-/// A reader that hashes what passes through it.
-struct Hashing<R> {
+/// A reader that hashes what passes through it and, at its last byte, fails unless the hash
+/// is the one expected.
+struct Hashing<'w, R> {
     inner: R,
     sha: Sha256,
+    want: &'w str,
+    left: u64,
+    mismatched: bool,
 }
 
-impl<R> Hashing<R> {
-    fn new(inner: R) -> Self {
+impl<'w, R> Hashing<'w, R> {
+    fn new(inner: R, want: &'w str, size: u64) -> Self {
         Self {
             inner,
             sha: Sha256::new(),
+            want,
+            left: size,
+            mismatched: false,
         }
-    }
-
-    fn hex(&self) -> String {
-        hex::encode(self.sha.clone().finalize())
     }
 }
 
-impl<R: AsyncRead + Unpin> AsyncRead for Hashing<R> {
+impl<R: AsyncRead + Unpin> AsyncRead for Hashing<'_, R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -190,7 +195,19 @@ impl<R: AsyncRead + Unpin> AsyncRead for Hashing<R> {
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &r {
-            this.sha.update(&buf.filled()[before..]);
+            let got = &buf.filled()[before..];
+            this.sha.update(got);
+            this.left = this.left.saturating_sub(got.len() as u64);
+            if this.left == 0 && !got.is_empty() {
+                let sha = hex::encode(this.sha.clone().finalize());
+                if sha != this.want {
+                    this.mismatched = true;
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the entry changed since it was verified",
+                    )));
+                }
+            }
         }
         r
     }
