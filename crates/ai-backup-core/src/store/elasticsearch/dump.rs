@@ -1,7 +1,8 @@
 //! Reading every document of an index, whatever its size. A plain search stops at the
 //! 10,000-hit window, so pages are read under a point in time with `search_after` sorted by
 //! `_shard_doc` (ES 7.12+), or with a scroll on servers without point in time. Several slices
-//! of the same snapshot (`slice`) are read at once, each by its own task, and their pages are
+//! of one point in time (`slice`) are read at once, each by its own task (a scroll reads in one
+//! piece: sliced scrolls would each be a snapshot of their own), and their pages are
 //! written whole, one after another, so the order of documents in the dump is not the index's
 //! (a restore does not depend on it). Either way the snapshot is counted exactly, the count is
 //! checked against what was written, and every context is closed on every path. Documents
@@ -118,7 +119,13 @@ impl EsClient {
         progress: &Progress,
         cancel: &Cancel,
     ) -> EsResult<(u64, u64)> {
-        let slices = self.parallel.max(1);
+        // Slices of one point in time read one snapshot; sliced scrolls would each open their
+        // own, at different moments, so without a point in time the index is read in one piece.
+        let slices = if job.pit.is_some() {
+            self.parallel.max(1)
+        } else {
+            1
+        };
         let (tx, mut rx) = mpsc::channel::<Chunk>(1);
         let mut tasks = JoinSet::new();
         for id in 0..slices {
