@@ -20,7 +20,7 @@ use crate::progress::{Cancel, Progress};
 use crate::store::s3::{spawned, Expect, ObjectInfo, S3Client, S3Error};
 
 /// One ranged read of a large object.
-const RANGE: u64 = 8 << 20;
+const RANGE: u64 = 4 << 20;
 /// Ranged reads of one large object in flight (memory: this many ranges).
 const RANGES_IN_FLIGHT: usize = 4;
 
