@@ -34,9 +34,9 @@ use crate::progress::Cancel;
 
 /// Documents per search page of a dump (each slice holds one page in memory, and one more may
 /// wait to be written: 500 chunks with 768-dimension vectors are about 3.5 MB).
-pub const DEFAULT_PAGE_SIZE: usize = 500;
+pub const DEFAULT_PAGE_SIZE: usize = 250;
 /// Upper bound of one `_bulk` request body.
-pub const DEFAULT_BULK_BYTES: usize = 5 << 20;
+pub const DEFAULT_BULK_BYTES: usize = 4 << 20;
 /// Upper bound of documents in one `_bulk` request.
 pub const DEFAULT_BULK_DOCS: usize = 1000;
 /// Tries of a request that failed with a transient error (429, a dropped connection where
