@@ -16,7 +16,7 @@ export const L = {
     verify: '校验', startRestore: '确认恢复', cancelJob: '取消任务', dismiss: '知道了', toOther: 'Switch to English',
     backupOk: '备份完成', restoreOk: '恢复完成', cancelled: '已取消', backingUp: '正在备份', restoring: '正在恢复',
     refused: '此备份文件被拒绝', verified: '校验通过', busy: '此模块已有任务在运行', download: '下载备份文件',
-    saveTo: '保存位置', uploadFile: '备份文件（.tar.gz 或 .tar.gz.age）', typeId: (m) => `请输入模块名 ${m} 以确认`,
+    saveTo: '保存位置', uploadFile: '备份文件（.tar.gz、.tar.zst，加密的以 .age 结尾）', typeId: (m) => `请输入模块名 ${m} 以确认`,
     folder: '备份文件夹', change: '更改', save: '保存', secrets: '同时恢复备份中的',
   },
   en: {
@@ -24,7 +24,7 @@ export const L = {
     verify: 'Verify', startRestore: 'Restore now', cancelJob: 'Cancel job', dismiss: 'Dismiss', toOther: '切换到中文',
     backupOk: 'Backup finished', restoreOk: 'Restore finished', cancelled: 'Cancelled', backingUp: 'Backing up', restoring: 'Restoring',
     refused: 'This archive is refused', verified: 'Verified', busy: 'A job of this module is running already', download: 'Download the archive',
-    saveTo: 'Save to', uploadFile: 'Archive (.tar.gz or .tar.gz.age)', typeId: (m) => `Type the module name ${m} to confirm`,
+    saveTo: 'Save to', uploadFile: 'Archive (.tar.gz or .tar.zst; .age after either when encrypted)', typeId: (m) => `Type the module name ${m} to confirm`,
     folder: 'Backup folder', change: 'Change', save: 'Save', secrets: 'Also restore the archived',
   },
 };
