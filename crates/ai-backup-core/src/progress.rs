@@ -126,6 +126,11 @@ impl Progress {
         }
         out
     }
+    /// `timings` in seconds, as outcomes report them.
+    pub fn seconds(&self) -> Vec<(String, f64)> {
+        let t = self.timings();
+        t.into_iter().map(|(p, d)| (p, d.as_secs_f64())).collect()
+    }
     /// Transient errors retried so far.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)

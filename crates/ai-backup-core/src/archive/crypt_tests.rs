@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncReadExt;
 
-use super::roundtrip_tests::{meta, refused_reason};
+use super::roundtrip_tests::{meta, noise, refused_reason};
 use super::*;
 use crate::progress::{Cancel, Progress};
 
@@ -18,15 +18,7 @@ fn key(text: &str) -> ArchiveKey {
 
 /// Bytes gzip cannot shrink, so the archive spans several age chunks (64 KiB each).
 fn payload() -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1d_u64;
-    (0..300_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    noise(300_000)
 }
 
 async fn write_encrypted(dir: &Path, data: &[u8]) -> PathBuf {

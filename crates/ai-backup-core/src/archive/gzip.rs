@@ -122,6 +122,7 @@ mod tests {
 
     use super::*;
     use crate::archive::compression::looks_incompressible;
+    use crate::archive::roundtrip_tests::noise;
 
     /// Collects what the gzip writer produces.
     #[derive(Clone, Default)]
@@ -141,24 +142,12 @@ mod tests {
         }
     }
 
-    fn random(n: usize) -> Vec<u8> {
-        let mut x = 0x2545_f491_4f6c_dd1d_u64;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
-
     #[test]
     fn text_and_stored_media_read_back_through_plain_gunzip() {
         let text: Vec<u8> = (0..400_000)
             .flat_map(|i: u32| format!("{{\"id\":{i},\"status\":\"success\"}}\n").into_bytes())
             .collect();
-        let media = random(3 << 20);
+        let media = noise(3 << 20);
         assert!(!looks_incompressible(&text[..65536]));
         assert!(looks_incompressible(&media[..65536]));
         let sink = Collect::default();

@@ -58,6 +58,19 @@ fn index_of(key: &str) -> Vec<u8> {
     line
 }
 
+/// `n` bytes that do not compress (xorshift), the same in every run.
+pub(super) fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A dump-like stream: deterministic, not compressible to nothing.
 fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| ((i * 7919) % 251) as u8).collect()

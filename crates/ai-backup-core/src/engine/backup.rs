@@ -161,7 +161,7 @@ pub async fn backup(
         metadata: meta,
         manifest,
         retries: progress.retries(),
-        timings: super::restore::seconds(progress),
+        timings: progress.seconds(),
     })
 }
 

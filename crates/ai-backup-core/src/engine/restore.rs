@@ -133,14 +133,8 @@ pub async fn restore(
         health,
         journal: journal.path().to_path_buf(),
         retries: progress.retries(),
-        timings: seconds(progress),
+        timings: progress.seconds(),
     })
-}
-
-/// The time spent in each phase so far, in seconds.
-pub(super) fn seconds(progress: &Progress) -> Vec<(String, f64)> {
-    let t = progress.timings();
-    t.into_iter().map(|(p, d)| (p, d.as_secs_f64())).collect()
 }
 
 /// The archive is of this module and of this database engine.
