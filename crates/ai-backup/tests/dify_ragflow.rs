@@ -418,20 +418,24 @@ fn check_archive(env: &Env, m: Module, archive: &Path, seeded: &Seeded, live: &W
             .copied()
             .filter(|p| p.starts_with(&format!("es/{index}/docs.ndjson")))
             .collect();
-        let mut docs: Vec<es::DocRow> = Vec::new();
+        // Parts are cut at byte boundaries: a document may continue in the next part.
+        let mut data: Vec<u8> = Vec::new();
         for p in &parts {
-            let data = listing
-                .small
-                .get(*p)
-                .unwrap_or_else(|| panic!("{p} not read"));
-            for l in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                let mut v: Value = serde_json::from_slice(l).expect("document line");
-                docs.push((
-                    v["_id"].as_str().unwrap().to_string(),
-                    v["_routing"].as_str().map(str::to_string),
-                    v["_source"].take(),
-                ));
-            }
+            data.extend_from_slice(
+                listing
+                    .small
+                    .get(*p)
+                    .unwrap_or_else(|| panic!("{p} not read")),
+            );
+        }
+        let mut docs: Vec<es::DocRow> = Vec::new();
+        for l in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let mut v: Value = serde_json::from_slice(l).expect("document line");
+            docs.push((
+                v["_id"].as_str().unwrap().to_string(),
+                v["_routing"].as_str().map(str::to_string),
+                v["_source"].take(),
+            ));
         }
         docs.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
