@@ -35,7 +35,7 @@ pub use reader::ArchiveReader;
 pub use rules::{
     MAX_ENTRIES, MAX_KEPT_BYTES, MAX_MANIFEST, MAX_NAME_BYTES, MAX_OBJECT_INDEX, MAX_SMALL_ENTRY,
 };
-pub use verify::{read_metadata, verify, Verified, SECRETS_DIR};
+pub use verify::{read_metadata, verify, verify_feeding, Feed, Verified, SECRETS_DIR};
 pub use writer::ArchiveWriter;
 
 /// Version of the layout written by this build. Archives with a higher version are refused.

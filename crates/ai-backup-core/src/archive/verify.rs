@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::crypt::ArchiveKey;
 use super::metadata::{Manifest, ManifestEntry, Metadata, FORMAT_NAME};
@@ -59,11 +60,37 @@ pub async fn verify(
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<Verified> {
+    verify_feeding(path, key, None, progress, cancel).await
+}
+
+/// Where `verify_feeding` passes on the parts of one entry as it reads them (a restore's
+/// database dump, for the staging database): their only read. Nothing passed on is trusted
+/// until the whole archive is verified.
+pub struct Feed<'a> {
+    /// The entry whose parts are passed on (`db/<name>.sql`).
+    pub entry: &'a str,
+    pub out: &'a mut (dyn AsyncWrite + Unpin + Send),
+}
+
+/// `verify`, passing the parts of `feed.entry` on to `feed.out` as they are read (phase
+/// "load"), and closing it after the last one.
+///
+/// # Errors
+/// As `verify`; an error passing data on is an I/O error.
+pub async fn verify_feeding(
+    path: &Path,
+    key: &ArchiveKey,
+    mut feed: Option<Feed<'_>>,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<Verified> {
     let refused = |reason: String| Error::ArchiveRefused {
         path: path.to_path_buf(),
         reason,
     };
-    progress.phase("verify", Some(archive_size(path).await?));
+    let size = archive_size(path).await?;
+    let phase = if feed.is_some() { "load" } else { "verify" };
+    progress.phase(phase, Some(size));
     let mut r = ArchiveReader::open(path, key).await?;
     let first = r
         .next_entry()
@@ -89,6 +116,7 @@ pub async fn verify(
     let mut manifest: Option<Manifest> = None;
     let mut done = 0u64;
     let mut kept = Kept::default();
+    let mut fed_any = false;
     while let Some(h) = r.next_entry().await? {
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
@@ -104,14 +132,24 @@ pub async fn verify(
             );
             continue;
         }
-        let (sha, size) = match kept_limit(&h.path) {
-            Some(limit) => kept.read(&mut r, &h, limit).await?,
-            None => r.copy_entry(&mut tokio::io::sink()).await?,
+        let fed = feed
+            .as_ref()
+            .is_some_and(|f| super::is_part_of(&h.path, f.entry));
+        if fed {
+            fed_any = true;
+        } else if fed_any {
+            close(&mut feed, progress, size).await?;
+        }
+        let (sha, n) = match (kept_limit(&h.path), feed.as_mut()) {
+            (Some(limit), _) => kept.read(&mut r, &h, limit).await?,
+            (None, Some(f)) if fed => r.copy_entry(f.out).await?,
+            (None, _) => r.copy_entry(&mut tokio::io::sink()).await?,
         };
-        done += size;
-        progress.bytes("verify", done);
-        seen.add(&h.path, size, &sha);
+        done += n;
+        progress.bytes(if fed { "load" } else { "verify" }, done);
+        seen.add(&h.path, n, &sha);
     }
+    close(&mut feed, progress, size).await?;
     let manifest =
         manifest.ok_or_else(|| refused("it is truncated (no manifest at the end)".into()))?;
     compare(path, key, &manifest, &seen, cancel)
@@ -141,6 +179,19 @@ pub async fn verify(
         secrets: kept.entries,
         key: key.clone(),
     })
+}
+
+/// The fed entry has ended: close what it was passed on to, so its consumer finishes while the
+/// rest of the archive is verified.
+async fn close(feed: &mut Option<Feed<'_>>, progress: &Progress, size: u64) -> Result<()> {
+    if let Some(f) = feed.take() {
+        f.out
+            .shutdown()
+            .await
+            .map_err(|e| Error::io("passing archive data on", e))?;
+        progress.phase("verify", Some(size));
+    }
+    Ok(())
 }
 
 /// The archive's size, or why it cannot be read at all.

@@ -6,6 +6,7 @@ mod apps;
 mod archive_scope;
 mod backup;
 mod components;
+mod first_pass;
 mod indices;
 mod object_backup;
 mod object_upload;

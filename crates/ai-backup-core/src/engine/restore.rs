@@ -1,9 +1,11 @@
-//! Restore of one module, built so that it cannot make things worse: the whole archive is
-//! verified and every part of the module's data (indices, objects, database, secrets) checks it
-//! can be restored before anything is touched; then, with the apps stopped, every part is
-//! staged beside the live data, committed in order — the database swap is the commit point —
-//! and the apps are started and checked. Any failure undoes what was done, in reverse. Each
-//! step is recorded on disk first, so `ai-backup recover` can end a restore whose process died.
+//! Restore of one module, built so that it cannot make things worse. The archive is read once
+//! before anything live is touched: verified to its last byte while its dump loads into a
+//! staging database beside the live one (`first_pass`). Every part of the module's data
+//! (indices, objects, database, secrets) then checks it can be restored; with the apps stopped,
+//! every part is staged beside the live data, committed in order — the database swap is the
+//! commit point — and the apps are started and checked. Any failure undoes what was done, in
+//! reverse. Each step is recorded on disk first, so `ai-backup recover` can end a restore whose
+//! process died.
 
 use std::path::PathBuf;
 
@@ -11,14 +13,16 @@ use serde::Serialize;
 
 use super::apps::Apps;
 use super::components::{self, Cx, RestoreOf};
+use super::first_pass;
 use super::state::{self, Durable, RestoreState, Step};
 use super::{old_name, staged_name};
-use crate::archive::{self, ArchiveKey, ArchiveReader, Verified};
+use crate::archive::{self, ArchiveKey, ArchiveReader, Metadata, Verified};
 use crate::config::{Config, ServerConfig};
 use crate::error::{Error, Result};
 use crate::health::HealthReport;
 use crate::journal::Journal;
 use crate::progress::{Cancel, Progress};
+use crate::store::{self, DatabaseStore};
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreRequest {
@@ -63,43 +67,63 @@ pub async fn restore(
     let _lock = crate::lock::acquire(&crate::lock::default_dir(), &req.module, "restore")?;
     let state_dir = state::default_dir();
     state::refuse_if_interrupted(&state_dir, &req.module)?;
-    let verified = archive::verify(&req.archive, &req.key, progress, cancel).await?;
-    check_fits(&verified, req, server)?;
+    let head = archive::read_metadata(&req.archive, &req.key).await?;
+    check_fits(&head, req, server)?;
     let docker = super::docker_for(&config.docker, module, server, progress).await?;
+    let journal = Journal::new(&config.journal);
+    let mut state = Durable {
+        st: new_state(req, &module.database),
+        dir: &state_dir,
+    };
+    let db = store::open(server, docker.as_ref()).await?;
+    let verified = first_pass::verify_and_stage(
+        (&*db, &head, &req.key),
+        &mut state,
+        &journal,
+        (progress, cancel),
+    )
+    .await?;
+    // From here until the apps are stopped, a refusal only drops the staging database.
     let which = (req.module.as_str(), module, server);
     let of = RestoreOf {
         archive: &req.archive,
         verified: &verified,
         restore_secrets: req.restore_secrets,
     };
-    let mut parts = components::open(
+    let opened = components::open(
         config,
         which,
         docker.as_ref(),
         Some(&of),
         (progress, cancel),
     )
-    .await?;
-    let journal = Journal::new(&config.journal);
-    let state = Durable {
-        st: new_state(req, &module.database),
-        dir: &state_dir,
+    .await;
+    let mut parts = match opened {
+        Ok(p) => p,
+        Err(e) => return Err(unstage(&*db, state, e).await),
     };
     let mut cx = Cx::new(req, &verified, &journal, state, progress, cancel);
-    parts.preflight(&mut cx).await?;
+    if let Err(e) = parts.preflight(&mut cx).await {
+        return Err(unstage(&*db, cx.state, e).await);
+    }
     let healthy_before = Apps::healthy(docker.as_ref(), module).await;
     // From here on, a process that dies leaves its state for `ai-backup recover`.
     cx.state.st.apps_stopped = Apps::running(docker.as_ref(), &module.apps).await;
-    cx.at(Step::Staging)?;
-    let mut apps = Apps::stop(
+    if let Err(e) = cx.at(Step::Staging) {
+        return Err(unstage(&*db, cx.state, e).await);
+    }
+    let stopped = Apps::stop(
         docker.as_ref(),
         &req.module,
         module,
         healthy_before,
         progress,
     )
-    .await
-    .inspect_err(|_| RestoreState::clear(&state_dir, &req.module))?;
+    .await;
+    let mut apps = match stopped {
+        Ok(a) => a,
+        Err(e) => return Err(unstage(&*db, cx.state, e).await),
+    };
     cx.log(
         "restore-start",
         &format!("apps stopped: {:?}", apps.stopped()),
@@ -137,9 +161,16 @@ pub async fn restore(
     })
 }
 
+/// Before the apps are stopped: drop the staging database, clear the state, pass `e` on.
+async fn unstage(db: &dyn DatabaseStore, state: Durable<'_>, e: Error) -> Error {
+    // One that cannot be dropped now is dropped by the next restore before it stages.
+    let _ = db.drop_db(&state.st.staged, &Cancel::new()).await;
+    state.done();
+    e
+}
+
 /// The archive is of this module and of this database engine.
-fn check_fits(verified: &Verified, req: &RestoreRequest, server: &ServerConfig) -> Result<()> {
-    let meta = &verified.metadata;
+fn check_fits(meta: &Metadata, req: &RestoreRequest, server: &ServerConfig) -> Result<()> {
     let refused = |reason: String| Error::ArchiveRefused {
         path: req.archive.clone(),
         reason,

@@ -17,14 +17,15 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
+    /// The archive is read once: verified while its dump loads into the staging database. The
+    /// apps run. Live data untouched.
+    Loading,
     /// The apps are being stopped. Live data untouched.
     Staging,
     /// Live indices are being cloned aside. Live data untouched.
     IndicesHolding,
     /// Live objects are being copied aside. Live data untouched.
     ObjectsHolding,
-    /// The dump loads into the staging database. Live data untouched.
-    Loading,
     /// Live indices held; they are being deleted and the archived ones loaded.
     IndicesReplacing,
     /// Live objects held; they are being deleted and the archived ones loaded.

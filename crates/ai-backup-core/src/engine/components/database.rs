@@ -1,17 +1,17 @@
 //! The module's database as a part of a backup — counted, then dumped as a stream — and of a
-//! restore: staged by loading the dump into a new database beside the live one and checking it
-//! against the statistics recorded at backup, committed by swapping it in place of the live
-//! one. The swap is the restore's commit point:
-//! once it is recorded as done, a recovery keeps the new data.
+//! restore: staged during the restore's one verifying read of the archive (`first_pass`),
+//! which loads the dump into a new database beside the live one and checks it against the
+//! statistics recorded at backup; committed by swapping it in place of the live one. The swap
+//! is the restore's commit point: once it is recorded as done, a recovery keeps the new data.
 
 use async_trait::async_trait;
 
 use super::{BackupCx, Component, Cx, Left};
-use crate::archive::{ArchiveReader, ArchiveWriter, DbMeta, DbStats, Metadata, Verified};
+use crate::archive::{ArchiveWriter, DbMeta, DbStats, Metadata, Verified};
 use crate::engine::state::Step;
-use crate::engine::{old_name, restore::feed_parts, staged_name};
+use crate::engine::{old_name, staged_name};
 use crate::error::{Error, Result};
-use crate::progress::Cancel;
+use crate::progress::{Cancel, Progress};
 use crate::store::{DatabaseStore, DbProps, Swapped};
 
 pub struct Database {
@@ -107,41 +107,11 @@ impl Component for Database {
     }
 
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        if self.store.exists(&self.old, cx.cancel).await? {
-            return Err(Error::Usage(format!(
-                "database {} exists on {}: it holds the data replaced by an earlier restore that did not finish. Check it, then drop it, and restore again",
-                self.old,
-                self.store.describe()
-            )));
-        }
-        Ok(())
+        refuse_previous_left(&*self.store, &self.old, cx.cancel).await
     }
 
-    async fn stage(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        cx.at(Step::Loading)?;
-        let loaded = load_and_check(&*self.store, &self.staged, cx).await;
-        if let Err(e) = loaded {
-            let dropped = self.drop_staged().await;
-            cx.log(
-                "drop-staged",
-                &format!(
-                    "{}: {}",
-                    self.staged,
-                    if dropped.is_ok() {
-                        "dropped"
-                    } else {
-                        "could not be dropped"
-                    }
-                ),
-            );
-            if dropped.is_err() {
-                cx.progress.warn(format!(
-                    "the partial database {} could not be dropped now; the next restore removes it. The live database {} was not touched",
-                    self.staged, self.live
-                ));
-            }
-            return Err(e);
-        }
+    /// Staged already, by the restore's verifying read of the archive (`first_pass`).
+    async fn stage(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
         Ok(())
     }
 
@@ -263,7 +233,11 @@ impl Component for Database {
 }
 
 fn props_of(v: &Verified) -> DbProps {
-    let m = &v.metadata.db;
+    db_props(&v.metadata.db)
+}
+
+/// The properties the archive records for the database, to create it with.
+pub(crate) fn db_props(m: &DbMeta) -> DbProps {
     DbProps {
         charset: m.charset.clone(),
         collation: m.collation.clone(),
@@ -272,23 +246,36 @@ fn props_of(v: &Verified) -> DbProps {
     }
 }
 
-/// Create the staged database, stream the dump into it and check what it holds.
-async fn load_and_check(store: &dyn DatabaseStore, staged: &str, cx: &Cx<'_>) -> Result<()> {
-    let (verified, progress, cancel) = (cx.verified, cx.progress, cx.cancel);
-    if store.exists(staged, cancel).await? {
-        cx.log("drop-leftover", staged);
-        store.drop_db(staged, cancel).await?;
+/// Refuse to stage while the data an earlier restore replaced is still kept beside the live
+/// database.
+///
+/// # Errors
+/// `Error::Usage` saying what to check and drop.
+pub(crate) async fn refuse_previous_left(
+    store: &dyn DatabaseStore,
+    old: &str,
+    cancel: &Cancel,
+) -> Result<()> {
+    if store.exists(old, cancel).await? {
+        return Err(Error::Usage(format!(
+            "database {old} exists on {}: it holds the data replaced by an earlier restore that did not finish. Check it, then drop it, and restore again",
+            store.describe()
+        )));
     }
-    store.create(staged, &props_of(verified), cancel).await?;
-    let prefix = verified.metadata.db.entry.clone();
-    progress.phase("load", Some(verified.manifest.bytes_under(&prefix)));
-    let mut reader = ArchiveReader::open(cx.archive, &verified.key).await?;
-    crate::engine::pipe(
-        async |tx| feed_parts(&mut reader, &prefix, verified, tx, progress, "load").await,
-        async |rx| store.load(staged, rx, cancel).await,
-        cancel,
-    )
-    .await?;
+    Ok(())
+}
+
+/// Compare what the staged database holds with the statistics recorded at backup.
+///
+/// # Errors
+/// `Error::Verification` when they differ in an archive taken with the apps stopped.
+pub(crate) async fn check_staged(
+    store: &dyn DatabaseStore,
+    staged: &str,
+    verified: &Verified,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<()> {
     progress.phase("check", None);
     let got = store.stats(staged, cancel).await?;
     let diffs = got.differences(&verified.metadata.db.stats);

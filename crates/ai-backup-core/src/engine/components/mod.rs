@@ -21,6 +21,7 @@ use crate::journal::Journal;
 use crate::progress::{Cancel, Progress};
 
 pub use database::Database;
+pub(crate) use database::{check_staged, db_props, refuse_previous_left};
 pub use indices::Indices;
 pub use objects::Objects;
 pub use secrets::Secrets;
