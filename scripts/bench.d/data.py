@@ -166,11 +166,11 @@ SMALL_PER_GIB = 20_000
 
 def objects_plan(total):
     """About two thirds of the bytes in small objects (4-64 KiB, 20,000 per GiB), the rest in
-    three large ones."""
+    four large ones, which hold at least 1 GiB in all whatever the size."""
     small = max(100, total * SMALL_PER_GIB // GIB)
     sizes = [rng.randrange(4 << 10, (64 << 10) + 1) for _ in range(small)]
-    large = max(1 << 20, (total - sum(sizes)) // 3)
-    return sizes, [large] * 3
+    large = max(GIB, total - sum(sizes)) // 4
+    return sizes, [large] * 4
 
 
 def objects(total, root):

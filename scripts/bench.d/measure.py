@@ -11,11 +11,13 @@ Usage: measure.py run RESULT ID LOG PATH... -- COMMAND...
        measure.py table RESULTS
            One line per comparison: the ai-backup figure against each anchor.
 
-RESULTS lines are {"kind": "run", "id", "secs", "rss_kb", "extra", "cpu", "rc"} from `run` (cpu:
-the busy CPU-seconds of the whole machine during the run, containers included, which shows
-when 2 cores bound a run), and {"kind": "case", "case", "anchor", "tool", "anchor_id", "target"}
-written by scripts/bench, which names which run is the tool's and which is the anchor's
-("a|b": the slower of two runs) and the ratio the issue asks for at most.
+RESULTS lines are {"kind": "run", "id", "secs", "rss_kb", "extra", "cpu", "stores", "rc"} from
+`run` (cpu: the busy CPU-seconds of the whole machine during the run, containers included, which
+shows when 2 cores bound a run; stores: the CPU-seconds each store's container spent, from its
+cgroup, for the containers named in BENCH_STORES="key=container ..."), and {"kind": "case",
+"case", "anchor", "tool", "anchor_id", "target", "store"} written by scripts/bench, which names
+which run is the tool's and which is the anchor's ("a|b": the slower of two runs), the ratio the
+issue asks for at most and the store both read or write.
 """
 import json
 import os
@@ -52,6 +54,45 @@ def busy_cpu_secs():
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def cgroup_cpu_file(pid):
+    """The file holding the CPU time of the cgroup of process `pid` (cgroup v1 or v2)."""
+    with open(f"/proc/{pid}/cgroup", encoding="ascii") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    for _, controllers, path in lines:
+        if "cpuacct" in controllers.split(","):
+            for mount in ("cpu,cpuacct", "cpuacct", "cpuacct,cpu"):
+                p = f"/sys/fs/cgroup/{mount}{path}/cpuacct.usage"
+                if os.path.exists(p):
+                    return p
+    for hierarchy, _, path in lines:
+        if hierarchy == "0":
+            return f"/sys/fs/cgroup{path}/cpu.stat"
+    return None
+
+
+def cgroup_cpu_secs(path):
+    with open(path, encoding="ascii") as f:
+        text = f.read()
+    if path.endswith("cpuacct.usage"):
+        return int(text) / 1e9
+    usage = dict(line.split() for line in text.splitlines())
+    return int(usage["usage_usec"]) / 1e6
+
+
+def store_cpu_files():
+    """{key: cgroup CPU file} of the running containers named in BENCH_STORES."""
+    files = {}
+    for pair in os.environ.get("BENCH_STORES", "").split():
+        key, _, name = pair.partition("=")
+        pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", name],
+                             capture_output=True, text=True, check=False).stdout.strip()
+        if pid.isdigit() and pid != "0":
+            path = cgroup_cpu_file(pid)
+            if path and os.path.exists(path):
+                files[key] = path
+    return files
+
+
 def run(result, run_id, log, paths, cmd):
     fss = filesystems(paths)
     lowest = {p: free(p) for p in fss}
@@ -62,6 +103,8 @@ def run(result, run_id, log, paths, cmd):
             for p in fss:
                 lowest[p] = min(lowest[p], free(p))
 
+    stores = store_cpu_files()
+    store0 = {k: cgroup_cpu_secs(p) for k, p in stores.items()}
     with tempfile.NamedTemporaryFile("r", prefix="bench-time.") as tf:
         sampler = threading.Thread(target=sample, daemon=True)
         t0, cpu0 = time.monotonic(), busy_cpu_secs()
@@ -70,6 +113,7 @@ def run(result, run_id, log, paths, cmd):
             rc = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", tf.name, *cmd],
                                  stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         secs, cpu = time.monotonic() - t0, busy_cpu_secs() - cpu0
+        store_cpu = {k: cgroup_cpu_secs(p) - store0[k] for k, p in stores.items()}
         done.set()
         sampler.join()
         last = (tf.read().strip().splitlines() or ["0"])[-1]
@@ -78,7 +122,8 @@ def run(result, run_id, log, paths, cmd):
     extra = sum(max(0, end[p] - min(lowest[p], end[p])) for p in fss)
     with open(result, "a", encoding="utf-8") as f:
         f.write(json.dumps({"kind": "run", "id": run_id, "secs": secs, "rss_kb": rss,
-                            "extra": extra, "cpu": cpu, "rc": rc}) + "\n")
+                            "extra": extra, "cpu": cpu, "stores": store_cpu,
+                            "rc": rc}) + "\n")
     return rc
 
 
@@ -92,6 +137,14 @@ def anchor_run(runs, anchor_id):
     if not all(found):
         return None
     return max(found, key=lambda r: (r["rc"] != 0, r["secs"]))
+
+
+def store_cpu(tool, anchor, store):
+    """The store's CPU-seconds in the tool's run and in the anchor's, e.g. "12.0/11.5"."""
+    if not store:
+        return ""
+    got = [r.get("stores", {}).get(store) for r in (tool, anchor)]
+    return "/".join("-" if g is None else f"{g:.1f}" for g in got)
 
 
 def verdict(ratio, target):
@@ -110,24 +163,26 @@ def table(result):
             else:
                 cases.append(r)
     head = ("case", "anchor", "ratio", "ai-backup s", "anchor s", "cpu s", "anchor cpu",
-            "peak RSS", "extra disk", "anchor disk", "target")
-    fmt = "{:<22} {:<38} {:>6} {:>11} {:>9} {:>6} {:>10} {:>9} {:>10} {:>11}  {}"
+            "store cpu", "peak RSS", "extra disk", "anchor disk", "target")
+    fmt = "{:<29} {:<38} {:>6} {:>11} {:>9} {:>6} {:>10} {:>11} {:>9} {:>10} {:>11}  {}"
     print(fmt.format(*head))
     for c in cases:
         tool, anchor = runs.get(c["tool"]), anchor_run(runs, c["anchor_id"])
         if not tool or not anchor:
-            print(fmt.format(c["case"], c["anchor"], "-", "-", "-", "-", "-", "-", "-", "-", ""))
+            print(fmt.format(c["case"], c["anchor"], "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                             ""))
             continue
         if tool["rc"] or anchor["rc"]:
             print(fmt.format(c["case"], c["anchor"], "failed",
                              "failed" if tool["rc"] else f"{tool['secs']:.1f}",
                              "failed" if anchor["rc"] else f"{anchor['secs']:.1f}",
-                             "-", "-", "-", "-", "-", ""))
+                             "-", "-", "-", "-", "-", "-", ""))
             continue
         ratio = tool["secs"] / anchor["secs"] if anchor["secs"] > 0 else float("inf")
         print(fmt.format(c["case"], c["anchor"], f"{ratio:.2f}", f"{tool['secs']:.1f}",
                          f"{anchor['secs']:.1f}", f"{tool.get('cpu', 0):.1f}",
-                         f"{anchor.get('cpu', 0):.1f}", mib(tool["rss_kb"] * 1024),
+                         f"{anchor.get('cpu', 0):.1f}", store_cpu(tool, anchor, c.get("store")),
+                         mib(tool["rss_kb"] * 1024),
                          mib(tool["extra"]), mib(anchor["extra"]), verdict(ratio, c.get("target"))))
 
 

@@ -178,6 +178,9 @@ fn n8n_restore_killed_in_the_middle_of_the_load_is_recovered_to_the_previous_dat
     kill_restore(restore, None, |c| {
         c.wait_phase("load", Duration::from_secs(120));
         std::thread::sleep(Duration::from_secs(1));
+        // The dump loads beside the live database while the archive is verified: the app
+        // is stopped only once the archive is proved.
+        docker::assert_apps_running();
     });
     let dir = env.subdir("refused");
     refused_then_recovered(|args| env.run(args), &env.journal, "n8n", &dir, "undone");

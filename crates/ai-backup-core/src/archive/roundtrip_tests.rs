@@ -381,3 +381,37 @@ async fn an_archive_whose_metadata_names_the_other_compression_is_refused() {
         "{why}"
     );
 }
+
+/// The dump's parts reach the feed whole and in order during the verifying read, and the feed
+/// is closed after them; a refused archive leaves it to its owner, whose drop ends it.
+#[tokio::test]
+async fn verify_feeding_passes_the_dump_on_once_and_closes_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = payload(10_000);
+    let path = write(dir.path(), &meta("n8n"), &data, 4096).await;
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = dir.path().join("cut.tar.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
+    for (p, proved) in [(&path, true), (&cut, false)] {
+        let (tx, mut rx) = tokio::io::duplex(1024);
+        let read = async move {
+            let mut tx = tx;
+            let feed = Feed {
+                entry: "db/n8n_db.sql",
+                out: &mut tx,
+            };
+            let (progress, cancel) = (Progress::silent(), Cancel::new());
+            verify_feeding(p, &ArchiveKey::NONE, Some(feed), &progress, &cancel).await
+        };
+        let mut fed = Vec::new();
+        let drain = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            rx.read_to_end(&mut fed).await
+        });
+        let (verified, drained) = tokio::join!(read, drain);
+        drained.expect("the feed is closed").unwrap();
+        assert_eq!(verified.is_ok(), proved, "{:?}", verified.err());
+        if proved {
+            assert_eq!(fed, data);
+        }
+    }
+}

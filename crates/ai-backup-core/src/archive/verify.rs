@@ -36,8 +36,10 @@ pub const SECRETS_DIR: &str = "secrets/";
 /// listings; a restore always verifies the whole archive).
 ///
 /// # Errors
-/// `Error::ArchiveRefused` when it is not readable as one of our archives.
+/// `Error::Usage` when it is missing or not a file, `Error::ArchiveRefused` when it is not
+/// readable as one of our archives.
 pub async fn read_metadata(path: &Path, key: &ArchiveKey) -> Result<Metadata> {
+    archive_size(path).await?;
     let mut r = ArchiveReader::open(path, key).await?;
     match r.next_entry().await? {
         Some(h) if h.path == METADATA_ENTRY => {}
@@ -65,7 +67,8 @@ pub async fn verify(
 
 /// Where `verify_feeding` passes on the parts of one entry as it reads them (a restore's
 /// database dump, for the staging database): their only read. Nothing passed on is trusted
-/// until the whole archive is verified.
+/// until the whole archive is verified. An archive refused midway leaves `out` open: its owner
+/// drops it to end the consumer's input.
 pub struct Feed<'a> {
     /// The entry whose parts are passed on (`db/<name>.sql`).
     pub entry: &'a str,

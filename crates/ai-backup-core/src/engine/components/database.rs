@@ -106,6 +106,10 @@ impl Component for Database {
         Ok(())
     }
 
+    fn staged_first(&self) -> bool {
+        true
+    }
+
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         refuse_previous_left(&*self.store, &self.old, cx.cancel).await
     }

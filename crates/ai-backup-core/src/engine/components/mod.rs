@@ -115,6 +115,11 @@ pub trait Component: Send + Sync {
     async fn describe(&mut self, cx: &BackupCx<'_>, meta: &mut Metadata) -> Result<()>;
     /// Backup: stream the part's entries into the archive.
     async fn write(&mut self, cx: &BackupCx<'_>, writer: &mut ArchiveWriter) -> Result<()>;
+    /// Restore: staged before the sequence starts (the database, during the archive's
+    /// verifying read), so a failure of any part discards it too.
+    fn staged_first(&self) -> bool {
+        false
+    }
     /// Reachable, and nothing left by an earlier restore in the way. Changes nothing.
     async fn preflight(&mut self, cx: &mut Cx<'_>) -> Result<()>;
     /// Prepare the archived data, or a copy of the live data, beside the live data, checked
@@ -221,7 +226,16 @@ pub struct Parts {
 
 impl Parts {
     pub fn new(list: Vec<Box<dyn Component>>) -> Self {
-        let marks = vec![Mark::Untouched; list.len()];
+        let marks = list
+            .iter()
+            .map(|c| {
+                if c.staged_first() {
+                    Mark::Staged
+                } else {
+                    Mark::Untouched
+                }
+            })
+            .collect();
         Self { list, marks }
     }
 
