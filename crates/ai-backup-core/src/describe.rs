@@ -185,6 +185,10 @@ pub fn restore_outcome(module: &str, archive: &std::path::Path, o: &RestoreOutco
     text += &retried(o.retries);
     text += &format!("\n{}", timings(&o.timings));
     text += &format!(
+        "\nVerification: the archive was read once, checked while it loaded; its checksums took {:.1} s.",
+        o.checksum_secs
+    );
+    text += &format!(
         "\nDestructive steps were logged to {}.",
         o.journal.display()
     );

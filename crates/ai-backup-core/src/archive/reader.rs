@@ -7,6 +7,7 @@
 //! reads them all alike. Decryption and decompression run on their own thread (`pipe`).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -39,6 +40,8 @@ pub struct ArchiveReader {
     names: Names,
     current: String,
     max_entries: u64,
+    /// Time spent computing checksums: what verifying costs beyond reading.
+    hashing: Duration,
 }
 
 impl ArchiveReader {
@@ -60,6 +63,7 @@ impl ArchiveReader {
             names: Names::default(),
             current: String::new(),
             max_entries: MAX_ENTRIES,
+            hashing: Duration::ZERO,
         })
     }
 
@@ -229,6 +233,11 @@ impl ArchiveReader {
         Ok(path)
     }
 
+    /// Time spent so far computing the entries' checksums.
+    pub fn hashing(&self) -> Duration {
+        self.hashing
+    }
+
     /// Copy the rest of the current entry into `dst`; returns its SHA-256 (hex) and size.
     pub async fn copy_entry(
         &mut self,
@@ -247,7 +256,9 @@ impl ArchiveReader {
             if n == 0 {
                 return Err(self.refused("it is truncated"));
             }
+            let t = Instant::now();
             hasher.update(&buf[..n]);
+            self.hashing += t.elapsed();
             self.remaining -= n as u64;
             total += n as u64;
             dst.write_all(&buf[..n])

@@ -27,6 +27,8 @@ pub struct Verified {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// What the archive was read with; every later read of it uses the same.
     pub key: ArchiveKey,
+    /// Time spent computing the entries' checksums: verification's own cost beyond the read.
+    pub hashing: std::time::Duration,
 }
 
 /// Entries under this directory hold secrets.
@@ -181,6 +183,7 @@ pub async fn verify_feeding(
         manifest,
         secrets: kept.entries,
         key: key.clone(),
+        hashing: r.hashing(),
     })
 }
 

@@ -47,8 +47,11 @@ pub struct RestoreOutcome {
     pub journal: PathBuf,
     /// Transient errors (throttled or dropped requests) that were retried on the way.
     pub retries: u64,
-    /// Seconds spent in each phase (verify, load, check, swap, ...), in order.
+    /// Seconds spent in each phase (load, verify, check, swap, ...), in order.
     pub timings: Vec<(String, f64)>,
+    /// Seconds of those spent computing the archive's checksums (the archive is verified
+    /// during the load, in one read).
+    pub checksum_secs: f64,
 }
 
 /// Restore `req.archive` into `req.module`.
@@ -158,6 +161,7 @@ pub async fn restore(
         journal: journal.path().to_path_buf(),
         retries: progress.retries(),
         timings: progress.seconds(),
+        checksum_secs: verified.hashing.as_secs_f64(),
     })
 }
 
