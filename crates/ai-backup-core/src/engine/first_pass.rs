@@ -32,23 +32,34 @@ pub(super) async fn verify_and_stage(
 ) -> Result<Verified> {
     refuse_previous_left(db, &state.st.old, cancel).await?;
     state.at(Step::Loading)?;
-    let staged = state.st.staged.clone();
     let done = stage((db, head, key), &state.st, progress, cancel).await;
     if let Err(e) = &done {
-        // Dropping what this pass made is not a step on live data: the journal only hears of
-        // a staging database that is left behind.
-        if db.drop_db(&staged, &Cancel::new()).await.is_err() {
-            let (module, path) = (&state.st.module, &state.st.archive);
-            let detail = format!("{staged}: could not be dropped ({e})");
-            let _ = journal.record(module, path, "", "drop-staged", &detail);
-            progress.warn(format!(
-                "the partial database {staged} could not be dropped now; the next restore removes it. The live database {} was not touched",
-                state.st.database
-            ));
-        }
-        RestoreState::clear(state.dir, &state.st.module);
+        unstage(db, state, journal, progress, e).await;
     }
     done
+}
+
+/// Before the apps are stopped, a restore that ends (`why`) only has the staging database to
+/// drop and its state to clear: nothing live was touched. Dropping it is not a step on live
+/// data, so the journal only hears of a staging database left behind (the next restore drops
+/// it before it stages).
+pub(super) async fn unstage(
+    db: &dyn DatabaseStore,
+    state: &Durable<'_>,
+    journal: &Journal,
+    progress: &Progress,
+    why: &Error,
+) {
+    let st = &state.st;
+    if db.drop_db(&st.staged, &Cancel::new()).await.is_err() {
+        let detail = format!("{}: could not be dropped ({why})", st.staged);
+        let _ = journal.record(&st.module, &st.archive, "", "drop-staged", &detail);
+        progress.warn(format!(
+            "the partial database {} could not be dropped now; the next restore removes it. The live database {} was not touched",
+            st.staged, st.database
+        ));
+    }
+    RestoreState::clear(state.dir, &st.module);
 }
 
 /// Create the staging database, then read the archive once, passing the dump on to its load.

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::health::HealthReport;
 use crate::journal::Journal;
 use crate::progress::{Cancel, Progress};
-use crate::store::{self, DatabaseStore};
+use crate::store;
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreRequest {
@@ -103,17 +103,22 @@ pub async fn restore(
     .await;
     let mut parts = match opened {
         Ok(p) => p,
-        Err(e) => return Err(unstage(&*db, state, e).await),
+        Err(e) => {
+            first_pass::unstage(&*db, &state, &journal, progress, &e).await;
+            return Err(e);
+        }
     };
     let mut cx = Cx::new(req, &verified, &journal, state, progress, cancel);
     if let Err(e) = parts.preflight(&mut cx).await {
-        return Err(unstage(&*db, cx.state, e).await);
+        first_pass::unstage(&*db, &cx.state, &journal, progress, &e).await;
+        return Err(e);
     }
     let healthy_before = Apps::healthy(docker.as_ref(), module).await;
     // From here on, a process that dies leaves its state for `ai-backup recover`.
     cx.state.st.apps_stopped = Apps::running(docker.as_ref(), &module.apps).await;
     if let Err(e) = cx.at(Step::Staging) {
-        return Err(unstage(&*db, cx.state, e).await);
+        first_pass::unstage(&*db, &cx.state, &journal, progress, &e).await;
+        return Err(e);
     }
     let stopped = Apps::stop(
         docker.as_ref(),
@@ -125,7 +130,10 @@ pub async fn restore(
     .await;
     let mut apps = match stopped {
         Ok(a) => a,
-        Err(e) => return Err(unstage(&*db, cx.state, e).await),
+        Err(e) => {
+            first_pass::unstage(&*db, &cx.state, &journal, progress, &e).await;
+            return Err(e);
+        }
     };
     cx.log(
         "restore-start",
@@ -163,14 +171,6 @@ pub async fn restore(
         timings: progress.seconds(),
         checksum_secs: verified.hashing.as_secs_f64(),
     })
-}
-
-/// Before the apps are stopped: drop the staging database, clear the state, pass `e` on.
-async fn unstage(db: &dyn DatabaseStore, state: Durable<'_>, e: Error) -> Error {
-    // One that cannot be dropped now is dropped by the next restore before it stages.
-    let _ = db.drop_db(&state.st.staged, &Cancel::new()).await;
-    state.done();
-    e
 }
 
 /// The archive is of this module and of this database engine.
