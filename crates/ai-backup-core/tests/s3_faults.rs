@@ -1,5 +1,5 @@
 //! Transient S3 faults (503 SlowDown, a connection cut mid-answer) injected by a proxy in
-//! front of a real garage: whole and ranged reads and in-memory uploads (single and
+//! front of a real garage: whole reads, resumed streams and in-memory uploads (single and
 //! multipart, parts in parallel) still move every byte exactly, each retry is counted, the
 //! count is bounded, and a store that keeps answering 503 fails clearly and changes nothing.
 
@@ -9,11 +9,13 @@ mod s3_support;
 
 use ai_backup_core::progress::Progress;
 use ai_backup_core::store::s3::{
-    try_map_unordered, Expect, ObjectMeta, S3Client, S3Config, S3ErrorKind, DEFAULT_RETRIES,
+    try_map_unordered, Expect, ObjectMeta, S3Client, S3Config, S3Error, S3ErrorKind,
+    DEFAULT_RETRIES,
 };
 use ai_backup_core::Cancel;
 use fault_proxy::FaultProxy;
 use s3_support::{get_bytes, Garage};
+use tokio::io::AsyncReadExt;
 
 fn content(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
@@ -84,21 +86,6 @@ async fn transient_faults_are_retried_counted_and_bounded() {
     for (i, data) in got {
         assert_eq!(data[..], content(i, 4096 + (i as usize) * 997)[..], "{i}");
     }
-    let expect = Expect {
-        size: LARGE as u64,
-        etag: None,
-    };
-    let mut whole = Vec::new();
-    for start in (0..LARGE as u64).step_by(8 << 20) {
-        let end = (start + (8 << 20)).min(LARGE as u64);
-        let (head, data) = c
-            .get_object_range("src", "large.bin", start..end, expect, &cx)
-            .await
-            .unwrap();
-        assert_eq!(head.size, LARGE as u64);
-        whole.extend_from_slice(&data);
-    }
-    assert!(whole == large, "the large object read by ranges differs");
     let read_retries = progress.retries();
     assert!(
         proxy.injected() >= 4,
@@ -110,6 +97,8 @@ async fn transient_faults_are_retried_counted_and_bounded() {
         "retries {read_retries}, faults {}",
         proxy.injected()
     );
+
+    resumed_reads_of_a_large_object(&g, &large).await;
 
     // Writes: small objects from memory, and a large one multipart with parts in parallel.
     let proxy = FaultProxy::start(&upstream(&g), 4, 0).await;
@@ -177,4 +166,56 @@ async fn a_store_that_keeps_answering_slowdown_fails_clearly_and_changes_nothing
     let c = via(&g, &proxy, &progress);
     c.list_buckets(&cx).await.unwrap_err();
     assert_eq!(progress.retries(), u64::from(DEFAULT_RETRIES));
+}
+
+/// A large object read as one stream: resumed where the answer broke off, each resume counted,
+/// bounded by the retries, and refused when the object is not the one listed.
+async fn resumed_reads_of_a_large_object(g: &Garage, large: &[u8]) {
+    let cx = Cancel::new();
+    let expect = Expect {
+        size: LARGE as u64,
+        etag: None,
+    };
+    let proxy = FaultProxy::start(&upstream(g), 0, 2).await;
+    let progress = Progress::silent();
+    let c = via(g, &proxy, &progress);
+    let (head, mut body) = c
+        .get_object_resuming("src", "large.bin", expect, &cx)
+        .await
+        .unwrap();
+    let mut whole = Vec::new();
+    body.read_to_end(&mut whole).await.unwrap();
+    assert_eq!(head.size, LARGE as u64);
+    assert!(
+        whole == large,
+        "the large object read as a resumed stream differs"
+    );
+    assert_eq!(proxy.injected(), 2);
+    assert_eq!(progress.retries(), 2);
+
+    // A connection that breaks every time: the resumes stop at the retries.
+    let proxy = FaultProxy::start(&upstream(g), 0, usize::MAX).await;
+    let progress = Progress::silent();
+    let c = via(g, &proxy, &progress).with_retries(2);
+    let (_, mut body) = c
+        .get_object_resuming("src", "large.bin", expect, &cx)
+        .await
+        .unwrap();
+    let e = body.read_to_end(&mut Vec::new()).await.unwrap_err();
+    let e = S3Error::from_io(&e).expect("an S3 error");
+    assert_eq!(e.kind, S3ErrorKind::Transport, "{e}");
+    assert_eq!(progress.retries(), 2);
+
+    // Not the object that was listed: refused before a byte of it is read.
+    let other = Expect {
+        size: LARGE as u64,
+        etag: Some("0123456789abcdef"),
+    };
+    let e = c
+        .get_object_resuming("src", "large.bin", other, &cx)
+        .await
+        .err()
+        .expect("a changed object is refused");
+    assert_eq!(e.kind, S3ErrorKind::BadResponse, "{e}");
+    assert!(e.to_string().contains("changed"), "{e}");
 }

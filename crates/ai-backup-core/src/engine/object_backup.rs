@@ -1,17 +1,16 @@
-//! The module's objects streamed into the archive. The archive holds them in listing order,
-//! one after another, but fetching runs ahead of writing: up to the store's `concurrency`
-//! small objects are fetched whole at once (memory stays at that many small objects), and a
-//! large one is fetched as ranges of `RANGE` bytes, `RANGES_IN_FLIGHT` at once, written in
-//! order as they arrive. Each fetch runs in its own task (downloads go on while the archive
-//! compresses), is retried on a transient failure, and is aborted when the backup stops.
+//! The module's objects streamed into the archive, one after another, with their index (in
+//! the archive's order) last. Fetching runs ahead of writing: up to the store's `concurrency`
+//! small objects are fetched whole at once, each in its own task (downloads go on while the
+//! archive compresses), and each is written as soon as it has arrived, so one slow answer
+//! never holds up the rest; memory stays at that many small objects. A large one is streamed
+//! into the archive by a single GET, resumed where a transfer broke. Every fetch is retried
+//! on a transient failure and aborted when the backup stops.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::future::Either;
 use futures_util::{stream, StreamExt, TryStreamExt};
-use tokio_util::io::StreamReader;
 
 use super::objects::{s3err, SMALL};
 use crate::archive::{self, ArchiveWriter, ObjectRecord};
@@ -19,17 +18,15 @@ use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
 use crate::store::s3::{spawned, Expect, ObjectInfo, S3Client, S3Error};
 
-/// One ranged read of a large object.
-const RANGE: u64 = 4 << 20;
-/// Ranged reads of one large object in flight (memory: this many ranges).
-const RANGES_IN_FLIGHT: usize = 4;
+/// The most a small object may have grown to since it was listed.
+const SMALL_LIMIT: usize = 4 << 20;
 
 enum Fetched {
     Small(ObjectRecord, Bytes),
     Large(String, ObjectInfo),
 }
 
-/// Stream the listed objects into the archive, in the listed order, then their index.
+/// Stream the listed objects into the archive, in the order they arrive, then their index.
 pub async fn backup(
     s3: &S3Client,
     objects: Vec<(String, ObjectInfo)>,
@@ -43,7 +40,7 @@ pub async fn backup(
     let mut records = Vec::with_capacity(objects.len());
     let mut fetches = stream::iter(objects)
         .map(|(bucket, o)| fetch_small(s3, bucket, o, cancel))
-        .buffered(s3.concurrency());
+        .buffer_unordered(s3.concurrency());
     while let Some(f) = fetches.try_next().await.map_err(s3err(module))? {
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
@@ -83,8 +80,8 @@ fn fetch_small(
     let (s3, cancel) = (s3.clone(), cancel.clone());
     Either::Right(spawned(async move {
         // An object that grew since it was listed is still bounded.
-        let limit = RANGE as usize;
-        let (head, data) = s3.get_object_bytes(&bucket, &o.key, limit, &cancel).await?;
+        let got = s3.get_object_bytes(&bucket, &o.key, SMALL_LIMIT, &cancel);
+        let (head, data) = got.await?;
         let rec = ObjectRecord {
             bucket,
             key: o.key,
@@ -95,7 +92,7 @@ fn fetch_small(
     }))
 }
 
-/// A large object, fetched as ranges in parallel and written in order.
+/// A large object, streamed into the archive as it arrives (resumed where a transfer broke).
 async fn write_large(
     (s3, bucket, o): (&S3Client, String, ObjectInfo),
     writer: &mut ArchiveWriter,
@@ -103,44 +100,25 @@ async fn write_large(
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<ObjectRecord> {
-    let failed: Arc<Mutex<Option<S3Error>>> = Arc::default();
-    let mut ranges = stream::iter(ranges(o.size))
-        .map(|r| {
-            let (s3, cancel) = (s3.clone(), cancel.clone());
-            let (bucket, key, etag) = (bucket.clone(), o.key.clone(), o.etag.clone());
-            let size = o.size;
-            spawned(async move {
-                let expect = Expect {
-                    size,
-                    etag: etag.as_deref(),
-                };
-                s3.get_object_range(&bucket, &key, r, expect, &cancel).await
-            })
-        })
-        .buffered(RANGES_IN_FLIGHT);
-    let (head, first) = match ranges.next().await.expect("a large object has a range") {
-        Ok(got) => got,
-        Err(e) => return Err(e.into_error(module)),
+    let expect = Expect {
+        size: o.size,
+        etag: o.etag.as_deref(),
     };
-    let seen = failed.clone();
-    let rest = ranges.map(move |r| {
-        r.map(|(_, data)| data).map_err(|e| {
-            *seen.lock().expect("not poisoned") = Some(e.clone());
-            std::io::Error::other(e)
-        })
-    });
-    let body = stream::once(std::future::ready(Ok(first))).chain(rest);
-    let mut reader = StreamReader::new(Box::pin(body));
+    let got = s3
+        .get_object_resuming(&bucket, &o.key, expect, cancel)
+        .await;
+    let (head, mut body) = got.map_err(s3err(module))?;
     let path = archive::object_path(&bucket, &o.key);
     let wrote = writer
-        .add_sized(&path, o.size, &mut reader, progress, "objects")
+        .add_sized(&path, o.size, &mut body, progress, "objects")
         .await;
-    drop(reader);
     if let Err(e) = wrote {
-        return Err(match failed.lock().expect("not poisoned").take() {
-            Some(s3e) => s3err(module)(s3e),
-            None => e,
-        });
+        // A failed read says what the store did, not what writing the archive saw.
+        let store = match &e {
+            Error::Io { source, .. } => S3Error::from_io(source).cloned(),
+            _ => None,
+        };
+        return Err(store.map_or(e, s3err(module)));
     }
     Ok(ObjectRecord {
         bucket,
@@ -148,26 +126,4 @@ async fn write_large(
         size: o.size,
         meta: head.meta,
     })
-}
-
-/// The byte ranges of an object of `size` bytes, `RANGE` each but the last.
-fn ranges(size: u64) -> Vec<std::ops::Range<u64>> {
-    (0..size.div_ceil(RANGE))
-        .map(|i| i * RANGE..((i + 1) * RANGE).min(size))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_cover_the_object_in_order() {
-        assert_eq!(ranges(1), vec![0..1]);
-        assert_eq!(ranges(RANGE), vec![0..RANGE]);
-        assert_eq!(
-            ranges(2 * RANGE + 5),
-            vec![0..RANGE, RANGE..2 * RANGE, 2 * RANGE..2 * RANGE + 5]
-        );
-    }
 }

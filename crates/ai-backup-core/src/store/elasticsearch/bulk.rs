@@ -27,14 +27,40 @@ struct DocLine<'a> {
     source: &'a RawValue,
 }
 
-/// Documents waiting to be sent: action and source lines in one buffer.
+/// Documents being gathered: action and source lines in one buffer, sized once for a whole
+/// request (it never grows past it but for one document larger than a request).
 #[derive(Default)]
-pub(super) struct Batch {
+struct Filling {
     buf: Vec<u8>,
+    docs: Vec<(String, Range<usize>)>,
+}
+
+/// Documents on their way: the whole request's body is the buffer itself, shared, not copied.
+pub(super) struct Batch {
+    buf: Bytes,
     pub(super) docs: Vec<(String, Range<usize>)>,
 }
 
-impl Batch {
+impl Filling {
+    fn with_capacity(bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+            docs: Vec::new(),
+        }
+    }
+
+    /// The documents gathered, as a batch; gathering goes on in a fresh buffer.
+    fn take(&mut self, capacity: usize) -> Batch {
+        std::mem::replace(self, Self::with_capacity(capacity)).seal()
+    }
+
+    fn seal(self) -> Batch {
+        Batch {
+            buf: Bytes::from(self.buf),
+            docs: self.docs,
+        }
+    }
+
     fn push(&mut self, doc: &DocLine<'_>) {
         let start = self.buf.len();
         let mut meta = json!({"_id": doc.id});
@@ -47,11 +73,13 @@ impl Batch {
         self.buf.push(b'\n');
         self.docs.push((doc.id.clone(), start..self.buf.len()));
     }
+}
 
+impl Batch {
     /// The request body for the documents at `idx`.
     pub(super) fn body(&self, idx: &[usize]) -> Bytes {
         if idx.len() == self.docs.len() {
-            return Bytes::copy_from_slice(&self.buf);
+            return self.buf.clone();
         }
         let mut out = Vec::new();
         for &i in idx {
@@ -81,7 +109,8 @@ impl EsClient {
         // The index must exist: `_bulk` would otherwise create it with guessed mappings.
         self.mappings(name, cancel).await?;
         let mut reader = BufReader::with_capacity(1 << 16, input);
-        let (mut line, mut batch) = (Vec::new(), Batch::default());
+        let request = self.bulk_bytes.min(64 << 20);
+        let (mut line, mut batch) = (Vec::new(), Filling::with_capacity(request));
         let (mut lineno, mut read) = (0u64, 0u64);
         let mut sending = Sending::new(self, name, progress, cancel);
         loop {
@@ -107,17 +136,17 @@ impl EsClient {
             let doc = doc_line(name, lineno, &line)?;
             let size = doc.id.len() + doc.source.get().len() + 64;
             if !batch.docs.is_empty() && batch.buf.len() + size > self.bulk_bytes {
-                sending.send(std::mem::take(&mut batch)).await?;
+                sending.send(batch.take(request)).await?;
                 progress.bytes(LOAD_PHASE, read);
             }
             batch.push(&doc);
             if batch.docs.len() >= self.bulk_docs || batch.buf.len() >= self.bulk_bytes {
-                sending.send(std::mem::take(&mut batch)).await?;
+                sending.send(batch.take(request)).await?;
                 progress.bytes(LOAD_PHASE, read);
             }
         }
         if !batch.docs.is_empty() {
-            sending.send(batch).await?;
+            sending.send(batch.seal()).await?;
         }
         let loaded = sending.finish().await?;
         progress.bytes(LOAD_PHASE, read);
@@ -198,13 +227,14 @@ mod tests {
 
     #[test]
     fn batch_builds_bulk_lines() {
-        let mut b = Batch::default();
+        let mut b = Filling::default();
         for l in [
             r#"{"_id":"a","_source":{"x":1}}"#,
             r#"{"_id":"b","_routing":"r1","_source":{"y":[1,2]}}"#,
         ] {
             b.push(&serde_json::from_str::<DocLine>(l).unwrap());
         }
+        let b = b.seal();
         let all = String::from_utf8(b.body(&[0, 1]).to_vec()).unwrap();
         assert_eq!(
             all,

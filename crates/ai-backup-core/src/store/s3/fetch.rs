@@ -1,19 +1,17 @@
-//! Objects moved through memory one retryable request at a time: a small object, or one range
-//! of a large one, is read whole (an answer cut off is fetched again), and content held in
-//! memory is uploaded with a body that can be sent again. Callers bound the memory by the
-//! sizes they ask for and the number they keep in flight.
-
-use std::ops::Range;
+//! Objects moved through memory one retryable request at a time: a small object is read whole
+//! (an answer cut off is fetched again), and content held in memory is uploaded with a body
+//! that can be sent again. Callers bound the memory by the sizes they ask for and the number
+//! they keep in flight.
 
 use bytes::Bytes;
 use reqwest::Method;
 
 use super::ops::{header_str, meta_headers, parse_head};
 use super::request::Req;
-use super::{xml, ObjectHead, ObjectMeta, S3Client, S3Error, S3ErrorKind};
+use super::{xml, ObjectHead, ObjectMeta, S3Client, S3Error};
 use crate::progress::Cancel;
 
-/// What a ranged read expects of the object: its size and, when known, its ETag.
+/// What a read expects of the object as listed: its size and, when known, its ETag.
 #[derive(Debug, Clone, Copy)]
 pub struct Expect<'a> {
     pub size: u64,
@@ -37,48 +35,6 @@ impl S3Client {
             let resp = self.send_once(&r, None, cancel).await?;
             let head = parse_head(resp.headers());
             let data = self.read_body(&r, resp, limit, cancel).await?;
-            Ok((head, data))
-        })
-        .await
-    }
-
-    /// Bytes `range` of the object in memory, with the object's head (its whole size). Fails
-    /// when the object is not what `expect` says (it changed while it was read).
-    ///
-    /// # Errors
-    /// As `get_object_bytes`; `BadResponse` for a server that ignores the range or an object
-    /// that changed.
-    pub async fn get_object_range(
-        &self,
-        bucket: &str,
-        key: &str,
-        range: Range<u64>,
-        expect: Expect<'_>,
-        cancel: &Cancel,
-    ) -> Result<(ObjectHead, Bytes), S3Error> {
-        let r = Req::new("GetObject", Method::GET, Some(bucket), Some(key)).header(
-            "range",
-            format!("bytes={}-{}", range.start, range.end.saturating_sub(1)),
-        );
-        let len = (range.end - range.start) as usize;
-        self.retrying(cancel, || async {
-            let resp = self.send_once(&r, None, cancel).await?;
-            let mut head = parse_head(resp.headers());
-            let total = header_str(resp.headers(), "content-range")
-                .and_then(|v| v.rsplit_once('/').and_then(|(_, t)| t.parse::<u64>().ok()));
-            let changed = |why: &str| r.err(S3ErrorKind::BadResponse, why.to_string());
-            if resp.status().as_u16() != 206 || total.is_none() {
-                return Err(changed("the server ignored the byte range asked for"));
-            }
-            head.size = total.unwrap_or_default();
-            let etag_differs = matches!((expect.etag, &head.etag), (Some(a), Some(b)) if a != b);
-            if head.size != expect.size || etag_differs {
-                return Err(changed("the object changed while it was read"));
-            }
-            let data = self.read_body(&r, resp, len, cancel).await?;
-            if data.len() != len {
-                return Err(changed("the answer does not hold the byte range asked for"));
-            }
             Ok((head, data))
         })
         .await

@@ -19,6 +19,7 @@ mod fetch;
 mod multipart;
 mod ops;
 mod request;
+mod resume;
 mod retry;
 mod sign;
 mod xml;
@@ -32,6 +33,7 @@ pub use body::ObjectBody;
 pub use concurrent::{spawned, try_for_each_concurrent, try_map_unordered};
 pub use error::{S3Error, S3ErrorKind};
 pub use fetch::Expect;
+pub use resume::ResumingBody;
 use sign::Signer;
 
 use crate::progress::Progress;

@@ -1,7 +1,8 @@
 //! Retrying what failed transiently (a 5xx, SlowDown, a connection dropped mid-answer): the
 //! whole attempt runs again — request and, for reads, the body — so a retry never resumes a
-//! half-read answer. Retries are bounded (`S3Client::with_retries`), wait longer each time,
-//! stop at once on cancel, and each one is counted through the client's `Progress`.
+//! half-read answer (only a large object's stream does, checked: `resume`). Retries are
+//! bounded (`S3Client::with_retries`), wait longer each time, stop at once on cancel, and
+//! each one is counted through the client's `Progress`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -44,7 +45,7 @@ impl S3Client {
         }
     }
 
-    fn tell_retry(&self, err: &S3Error) {
+    pub(super) fn tell_retry(&self, err: &S3Error) {
         let Some(p) = &self.progress else { return };
         let mut what = format!("S3 {}", err.op);
         if let Some(b) = &err.bucket {
