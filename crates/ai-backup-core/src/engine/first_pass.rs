@@ -32,24 +32,23 @@ pub(super) async fn verify_and_stage(
 ) -> Result<Verified> {
     refuse_previous_left(db, &state.st.old, cancel).await?;
     state.at(Step::Loading)?;
-    let done = stage((db, head, key), &state.st, progress, cancel).await;
-    if let Err(e) = &done {
-        unstage(db, state, journal, progress, e).await;
+    match stage((db, head, key), &state.st, progress, cancel).await {
+        Ok(verified) => Ok(verified),
+        Err(e) => Err(unstage(db, state, journal, progress, e).await),
     }
-    done
 }
 
-/// Before the apps are stopped, a restore that ends (`why`) only has the staging database to
-/// drop and its state to clear: nothing live was touched. Dropping it is not a step on live
-/// data, so the journal only hears of a staging database left behind (the next restore drops
-/// it before it stages).
+/// Before the apps are stopped, a restore that ends (`why`, passed back) only has the staging
+/// database to drop and its state to clear: nothing live was touched. Dropping it is not a
+/// step on live data, so the journal only hears of a staging database left behind (the next
+/// restore drops it before it stages).
 pub(super) async fn unstage(
     db: &dyn DatabaseStore,
     state: &Durable<'_>,
     journal: &Journal,
     progress: &Progress,
-    why: &Error,
-) {
+    why: Error,
+) -> Error {
     let st = &state.st;
     if db.drop_db(&st.staged, &Cancel::new()).await.is_err() {
         let detail = format!("{}: could not be dropped ({why})", st.staged);
@@ -60,6 +59,7 @@ pub(super) async fn unstage(
         ));
     }
     RestoreState::clear(state.dir, &st.module);
+    why
 }
 
 /// Create the staging database, then read the archive once, passing the dump on to its load.

@@ -103,22 +103,17 @@ pub async fn restore(
     .await;
     let mut parts = match opened {
         Ok(p) => p,
-        Err(e) => {
-            first_pass::unstage(&*db, &state, &journal, progress, &e).await;
-            return Err(e);
-        }
+        Err(e) => return Err(first_pass::unstage(&*db, &state, &journal, progress, e).await),
     };
     let mut cx = Cx::new(req, &verified, &journal, state, progress, cancel);
     if let Err(e) = parts.preflight(&mut cx).await {
-        first_pass::unstage(&*db, &cx.state, &journal, progress, &e).await;
-        return Err(e);
+        return Err(first_pass::unstage(&*db, &cx.state, &journal, progress, e).await);
     }
     let healthy_before = Apps::healthy(docker.as_ref(), module).await;
     // From here on, a process that dies leaves its state for `ai-backup recover`.
     cx.state.st.apps_stopped = Apps::running(docker.as_ref(), &module.apps).await;
     if let Err(e) = cx.at(Step::Staging) {
-        first_pass::unstage(&*db, &cx.state, &journal, progress, &e).await;
-        return Err(e);
+        return Err(first_pass::unstage(&*db, &cx.state, &journal, progress, e).await);
     }
     let stopped = Apps::stop(
         docker.as_ref(),
@@ -130,10 +125,7 @@ pub async fn restore(
     .await;
     let mut apps = match stopped {
         Ok(a) => a,
-        Err(e) => {
-            first_pass::unstage(&*db, &cx.state, &journal, progress, &e).await;
-            return Err(e);
-        }
+        Err(e) => return Err(first_pass::unstage(&*db, &cx.state, &journal, progress, e).await),
     };
     cx.log(
         "restore-start",

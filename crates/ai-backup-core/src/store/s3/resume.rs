@@ -22,10 +22,10 @@ use crate::progress::Cancel;
 /// The object's content from its first byte to its last, resumed where a transfer broke.
 pub struct ResumingBody {
     s3: S3Client,
-    bucket: String,
-    key: String,
-    size: u64,
-    etag: Option<String>,
+    /// Bucket and key.
+    name: (String, String),
+    /// Size and ETag every answer must show.
+    want: (u64, Option<String>),
     cancel: Cancel,
     /// Bytes delivered so far.
     pos: u64,
@@ -53,15 +53,13 @@ impl S3Client {
         expect: Expect<'_>,
         cancel: &Cancel,
     ) -> Result<(ObjectHead, ResumingBody), S3Error> {
-        let etag = expect.etag.map(str::to_string);
-        let (s3, b, k) = (self.clone(), bucket.to_string(), key.to_string());
-        let (head, body) = open_from(s3, (b, k), (expect.size, etag.clone()), 0, cancel).await?;
+        let name = (bucket.to_string(), key.to_string());
+        let want = (expect.size, expect.etag.map(str::to_string));
+        let (head, body) = open_from(self.clone(), name.clone(), want.clone(), 0, cancel).await?;
         let body = ResumingBody {
             s3: self.clone(),
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            size: expect.size,
-            etag: etag.or_else(|| head.etag.clone()),
+            name,
+            want: (want.0, want.1.or_else(|| head.etag.clone())),
             cancel: cancel.clone(),
             pos: 0,
             resumes: 0,
@@ -121,11 +119,7 @@ impl ResumingBody {
         let delay = retry_delay(self.resumes);
         self.resumes += 1;
         let (s3, cancel) = (self.s3.clone(), self.cancel.clone());
-        let (name, want) = (
-            (self.bucket.clone(), self.key.clone()),
-            (self.size, self.etag.clone()),
-        );
-        let from = self.pos;
+        let (name, want, from) = (self.name.clone(), self.want.clone(), self.pos);
         self.state = State::Opening(Box::pin(async move {
             tokio::select! {
                 biased;
