@@ -13,6 +13,7 @@ pub mod health;
 pub mod jobs;
 pub mod journal;
 pub mod lock;
+pub mod memory;
 pub mod progress;
 pub mod runner;
 pub mod secrets;

@@ -21,7 +21,7 @@ pub fn unaccounted(meta: &Metadata, manifest: &Manifest, index: Option<&[u8]>) -
     let mut out = Vec::new();
     for e in &manifest.entries {
         let path = e.path.as_str();
-        let known = if path.starts_with("minio/") {
+        let known = if path.starts_with(super::OBJECTS_DIR) {
             match records.next() {
                 Some(Some(r)) => object_path(&r.bucket, &r.key) == path,
                 _ => false,

@@ -44,9 +44,11 @@ pub const METADATA_ENTRY: &str = "metadata.json";
 pub const MANIFEST_ENTRY: &str = "manifest.json";
 /// Content type and metadata of every object, one JSON record per line.
 pub const OBJECT_INDEX_ENTRY: &str = "objects.ndjson";
+/// Where every object is stored, under its bucket.
+pub const OBJECTS_DIR: &str = "minio/";
 /// Object `key` of `bucket` is stored here.
 pub fn object_path(bucket: &str, key: &str) -> String {
-    format!("minio/{bucket}/{key}")
+    format!("{OBJECTS_DIR}{bucket}/{key}")
 }
 /// Where an index's definition and documents are stored.
 pub fn index_paths(index: &str) -> (String, String) {

@@ -215,8 +215,8 @@ impl ArchiveWriter {
     /// Write the manifest, close the compressed stream, flush to disk and rename to the final
     /// name.
     pub async fn finish(mut self) -> Result<(PathBuf, Manifest)> {
-        let manifest = self.manifest.clone();
-        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        // Compact: with an entry per object, the manifest can be most of what a backup holds.
+        let json = serde_json::to_vec(&self.manifest).expect("manifest serialises");
         // The manifest lists every entry but itself.
         let header = tarfmt::file_header(MANIFEST_ENTRY, json.len() as u64, self.mtime)
             .map_err(|e| self.io(e))?;
@@ -235,7 +235,7 @@ impl ArchiveWriter {
             .await
             .map_err(|e| Error::io(format!("renaming to {}", self.target.display()), e))?;
         self.partial = PathBuf::new();
-        Ok((self.target.clone(), manifest))
+        Ok((self.target.clone(), std::mem::take(&mut self.manifest)))
     }
 }
 

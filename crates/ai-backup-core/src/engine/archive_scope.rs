@@ -46,14 +46,14 @@ pub async fn check(
             .get(&meta.index_entry)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let records = objects::records(index).map_err(|reason| refused(path, reason))?;
-        outside.extend(
-            records
-                .iter()
-                .filter(|r| !scope::contains(&archived, &r.bucket, &r.key))
-                .map(|r| format!("object {}/{}", r.bucket, r.key))
-                .take(20),
-        );
+        let mut shown = 0;
+        for r in objects::records(index) {
+            let r = r.map_err(|reason| refused(path, reason))?;
+            if shown < 20 && !scope::contains(&archived, &r.bucket, &r.key) {
+                outside.push(format!("object {}/{}", r.bucket, r.key));
+                shown += 1;
+            }
+        }
     }
     if let (Some(meta), Some(es)) = (&verified.metadata.indices, &clients.es) {
         let archived: Vec<String> = meta.indices.keys().cloned().collect();

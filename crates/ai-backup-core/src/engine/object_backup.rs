@@ -11,6 +11,7 @@ use std::future::Future;
 use bytes::Bytes;
 use futures_util::future::Either;
 use futures_util::{stream, StreamExt, TryStreamExt};
+use tokio_util::io::StreamReader;
 
 use super::objects::{s3err, SMALL};
 use crate::archive::{self, ArchiveWriter, ObjectRecord};
@@ -37,7 +38,7 @@ pub async fn backup(
 ) -> Result<()> {
     let total: u64 = objects.iter().map(|(_, o)| o.size).sum();
     progress.phase("objects", Some(total));
-    let mut records = Vec::with_capacity(objects.len());
+    let mut index = Index::default();
     let mut fetches = stream::iter(objects)
         .map(|(bucket, o)| fetch_small(s3, bucket, o, cancel))
         .buffer_unordered(s3.concurrency());
@@ -56,15 +57,49 @@ pub async fn backup(
                 write_large(large, writer, module, progress, cancel).await?
             }
         };
-        records.push(rec);
+        index.push(&rec);
         progress.bytes("objects", writer.bytes_written());
     }
-    let mut index = Vec::new();
-    for r in &records {
-        serde_json::to_writer(&mut index, r).expect("json");
-        index.push(b'\n');
+    let len = index.len;
+    let mut lines = StreamReader::new(stream::iter(
+        index.into_chunks().into_iter().map(Ok::<_, std::io::Error>),
+    ));
+    let entry = archive::OBJECT_INDEX_ENTRY;
+    writer
+        .add_sized(entry, len, &mut lines, progress, "objects")
+        .await
+}
+
+/// The objects index as it is built: each object's record becomes its line as soon as the
+/// object is archived, and that line is all that is kept of it. Lines are held in chunks of
+/// `CHUNK` bytes, so the index grows without copies or spare room beyond one chunk.
+#[derive(Default)]
+struct Index {
+    full: Vec<Bytes>,
+    filling: Vec<u8>,
+    len: u64,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl Index {
+    fn push(&mut self, rec: &ObjectRecord) {
+        let mut line = serde_json::to_vec(rec).expect("json");
+        line.push(b'\n');
+        if self.filling.len() + line.len() > CHUNK && !self.filling.is_empty() {
+            self.full.push(std::mem::take(&mut self.filling).into());
+        }
+        if self.filling.capacity() == 0 {
+            self.filling.reserve_exact(CHUNK.max(line.len()));
+        }
+        self.filling.extend_from_slice(&line);
+        self.len += line.len() as u64;
     }
-    writer.add_bytes(archive::OBJECT_INDEX_ENTRY, &index).await
+
+    fn into_chunks(mut self) -> Vec<Bytes> {
+        self.full.push(self.filling.into());
+        self.full
+    }
 }
 
 /// A small object fetched whole in its own task; a large one is passed on to be streamed.

@@ -6,7 +6,6 @@
 //! retried on a transient failure; large ones go multipart, several parts in flight. A
 //! mismatch fails the upload, and the restore puts the held objects back.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -16,7 +15,7 @@ use futures_util::Future;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::objects::{check, ensure_bucket, s3err};
+use super::objects::{check, ensure_bucket, records, s3err};
 use crate::archive::{self, ArchiveReader, ObjectRecord, ObjectsMeta, Verified};
 use crate::error::{Error, Result};
 use crate::progress::{Cancel, Progress};
@@ -28,42 +27,43 @@ const WHOLE: u64 = DEFAULT_MULTIPART_THRESHOLD;
 const BUDGET: u64 = 24 << 20;
 
 /// Upload the archive's objects (buckets recreated when missing), then check counts and bytes.
+/// The archive's entries, its manifest and its objects index are in one order (verified), so
+/// they are walked side by side: nothing is looked up and no record is kept.
 pub async fn load(
     s3: &S3Client,
     (path, verified): (&std::path::Path, &Verified),
-    records: &[ObjectRecord],
+    index: &[u8],
     meta: &ObjectsMeta,
     module: &str,
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<()> {
-    let total: u64 = records.iter().map(|r| r.size).sum();
+    let total: u64 = meta.buckets.values().map(|c| c.bytes).sum();
     progress.phase("objects-load", Some(total));
     for bucket in meta.bucket_names() {
         ensure_bucket(s3, &bucket, module, cancel).await?;
     }
-    let by_path: HashMap<String, &ObjectRecord> = records
-        .iter()
-        .map(|r| (archive::object_path(&r.bucket, &r.key), r))
-        .collect();
-    let expected: HashMap<&str, &str> = verified
-        .manifest
-        .entries
-        .iter()
-        .filter(|e| by_path.contains_key(&e.path))
-        .map(|e| (e.path.as_str(), e.sha256.as_str()))
-        .collect();
     let mut reader = ArchiveReader::open(path, &verified.key).await?;
+    let mut listed = verified.manifest.entries.iter();
+    let mut records = records(index);
     let mut done = 0u64;
     let mut uploads = Uploads::new(s3.concurrency());
     while let Some(h) = reader.next_entry().await? {
-        let Some(rec) = by_path.get(&h.path) else {
+        let want = match listed.next() {
+            Some(m) if m.path == h.path => m.sha256.as_str(),
+            None if h.path == archive::MANIFEST_ENTRY => break,
+            _ => return Err(changed(&reader, &h.path)),
+        };
+        if !h.path.starts_with(archive::OBJECTS_DIR) {
             continue;
+        }
+        let rec = match records.next() {
+            Some(Ok(r)) if archive::object_path(&r.bucket, &r.key) == h.path => r,
+            _ => return Err(changed(&reader, &h.path)),
         };
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        let want = expected.get(h.path.as_str()).copied().unwrap_or_default();
         if h.size < WHOLE {
             uploads.make_room(h.size).await.map_err(s3err(module))?;
             let (data, sha) = reader.read_entry_hashed(WHOLE).await?;
@@ -94,11 +94,11 @@ pub async fn load(
 /// Upload one object held in memory, in its own task.
 fn put_whole(
     s3: &S3Client,
-    rec: &ObjectRecord,
+    rec: ObjectRecord,
     data: bytes::Bytes,
     cancel: &Cancel,
 ) -> impl Future<Output = std::result::Result<(), S3Error>> + Send {
-    let (s3, rec, cancel) = (s3.clone(), rec.clone(), cancel.clone());
+    let (s3, cancel) = (s3.clone(), cancel.clone());
     spawned(async move {
         s3.put_object_bytes(&rec.bucket, &rec.key, data, &rec.meta, &cancel)
             .await

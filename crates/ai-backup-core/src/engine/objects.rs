@@ -32,15 +32,37 @@ pub async fn list_scope(
 ) -> Result<Vec<(String, ObjectInfo)>> {
     let mut all = Vec::new();
     for p in scope {
-        for o in s3
-            .list_objects(&p.bucket, &p.prefix, cancel)
-            .await
-            .map_err(s3err(module))?
-        {
-            all.push((p.bucket.clone(), o));
-        }
+        s3.list_objects_each(&p.bucket, &p.prefix, cancel, |o| {
+            all.push((p.bucket.clone(), o))
+        })
+        .await
+        .map_err(s3err(module))?;
     }
     Ok(all)
+}
+
+/// Counts per bucket of every object in scope, counted as the listing goes (nothing kept).
+async fn count_scope(
+    s3: &S3Client,
+    scope: &[BucketPrefix],
+    module: &str,
+    cancel: &Cancel,
+) -> Result<BTreeMap<String, ObjectCount>> {
+    let mut out: BTreeMap<String, ObjectCount> = BTreeMap::new();
+    for p in scope {
+        let mut c = ObjectCount::default();
+        let count = |o: ObjectInfo| {
+            c.objects += 1;
+            c.bytes += o.size;
+        };
+        s3.list_objects_each(&p.bucket, &p.prefix, cancel, count)
+            .await
+            .map_err(s3err(module))?;
+        let all = out.entry(p.bucket.clone()).or_default();
+        all.objects += c.objects;
+        all.bytes += c.bytes;
+    }
+    Ok(out)
 }
 
 /// The names of every bucket of the store.
@@ -85,13 +107,14 @@ pub fn meta_for(scope: &[BucketPrefix], objects: &[(String, ObjectInfo)]) -> Obj
     }
 }
 
-/// Parse the archive's objects index.
-pub fn records(index: &[u8]) -> std::result::Result<Vec<ObjectRecord>, String> {
+/// The archive's objects index, parsed a record at a time (only the index's bytes are held).
+pub fn records(
+    index: &[u8],
+) -> impl Iterator<Item = std::result::Result<ObjectRecord, String>> + Send + '_ {
     index
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).map_err(|e| format!("objects index unreadable ({e})")))
-        .collect()
 }
 
 fn hold_key(module: &str, bucket: &str, key: &str) -> String {
@@ -223,7 +246,7 @@ pub async fn delete_listed(
 
 /// The objects in scope now match what the archive recorded.
 pub async fn check(s3: &S3Client, meta: &ObjectsMeta, module: &str, cancel: &Cancel) -> Result<()> {
-    let now = counts(&list_scope(s3, &meta.prefixes(), module, cancel).await?);
+    let now = count_scope(s3, &meta.prefixes(), module, cancel).await?;
     let want: BTreeMap<String, ObjectCount> = meta
         .buckets
         .iter()

@@ -197,15 +197,11 @@ impl Objects {
             .get(&self.meta.index_entry)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let records = objects::records(index).map_err(|reason| Error::ArchiveRefused {
-            path: cx.archive.to_path_buf(),
-            reason,
-        })?;
         let archive = (cx.archive, cx.verified);
         crate::engine::object_upload::load(
             s3,
             archive,
-            &records,
+            index,
             &self.meta,
             module,
             cx.progress,

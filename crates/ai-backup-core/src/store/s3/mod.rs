@@ -163,7 +163,6 @@ pub struct ObjectInfo {
     pub size: u64,
     /// Without quotes. For multipart uploads it is not an MD5 of the content.
     pub etag: Option<String>,
-    pub last_modified: Option<String>,
 }
 
 /// One page of ListObjectsV2; `next` is the continuation token when there is more.

@@ -155,7 +155,6 @@ impl S3Client {
                 key,
                 size: c.size,
                 etag: c.etag.map(|e| xml::unquote(&e)),
-                last_modified: c.last_modified,
             });
         }
         let next = l
@@ -181,13 +180,26 @@ impl S3Client {
         cancel: &Cancel,
     ) -> Result<Vec<ObjectInfo>, S3Error> {
         let mut all = Vec::new();
+        self.list_objects_each(bucket, prefix, cancel, |o| all.push(o))
+            .await?;
+        Ok(all)
+    }
+
+    /// Every object under `prefix`, passed to `each` page by page: only one page is held.
+    pub async fn list_objects_each(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cancel: &Cancel,
+        mut each: impl FnMut(ObjectInfo) + Send,
+    ) -> Result<(), S3Error> {
         let mut token: Option<String> = None;
         let mut seen = std::collections::HashSet::new();
         loop {
             let page = self
                 .list_objects_page(bucket, prefix, token.as_deref(), None, cancel)
                 .await?;
-            all.extend(page.objects);
+            page.objects.into_iter().for_each(&mut each);
             match page.next {
                 // A server that hands out a token twice would keep us listing forever.
                 Some(t) if !seen.insert(t.clone()) => {
@@ -200,7 +212,7 @@ impl S3Client {
                     ))
                 }
                 Some(t) => token = Some(t),
-                None => return Ok(all),
+                None => return Ok(()),
             }
         }
     }

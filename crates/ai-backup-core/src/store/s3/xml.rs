@@ -58,8 +58,6 @@ pub struct ContentsEntry {
     pub size: u64,
     #[serde(rename = "ETag", default)]
     pub etag: Option<String>,
-    #[serde(default)]
-    pub last_modified: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
