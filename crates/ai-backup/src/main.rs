@@ -30,7 +30,8 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_CANCELLED: u8 = 130;
 
 fn main() -> ExitCode {
-    ai_backup_core::memory::limit_arenas();
+    // SAFETY: first in main, before the runtime or anything else starts a thread.
+    unsafe { ai_backup_core::memory::limit_arenas() };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -33,6 +33,14 @@ pub fn unaccounted(meta: &Metadata, manifest: &Manifest, index: Option<&[u8]>) -
             out.push(format!("entry {path}"));
         }
     }
+    if let Some(o) = meta.objects.as_ref() {
+        if o.index_entry != OBJECT_INDEX_ENTRY {
+            out.push(format!(
+                "objects index {} (the index is {OBJECT_INDEX_ENTRY})",
+                o.index_entry
+            ));
+        }
+    }
     if let Some(r) = records.next() {
         let name = r.map_or("an unreadable line".to_string(), |r| {
             object_path(&r.bucket, &r.key)

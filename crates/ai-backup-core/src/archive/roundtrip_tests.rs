@@ -415,3 +415,18 @@ async fn verify_feeding_passes_the_dump_on_once_and_closes_the_feed() {
         }
     }
 }
+
+/// Restore reads the objects index verify checked against the objects; metadata naming any
+/// other entry as the index is refused.
+#[tokio::test]
+async fn metadata_naming_another_objects_index_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = meta("n8n");
+    m.objects.as_mut().unwrap().index_entry = "secrets/key".into();
+    let path = write(dir.path(), &m, b"dump", 4096).await;
+    let why = refused_reason(verify_path(&path).await);
+    assert!(
+        why.contains("objects index secrets/key (the index is objects.ndjson)"),
+        "{why}"
+    );
+}

@@ -43,7 +43,7 @@ pub async fn check(
         );
         let index = verified
             .secrets
-            .get(&meta.index_entry)
+            .get(crate::archive::OBJECT_INDEX_ENTRY)
             .map(Vec::as_slice)
             .unwrap_or_default();
         let mut shown = 0;

@@ -38,7 +38,10 @@ pub async fn load(
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<()> {
-    let total: u64 = meta.buckets.values().map(|c| c.bytes).sum();
+    let total = meta
+        .buckets
+        .values()
+        .fold(0u64, |t, c| t.saturating_add(c.bytes));
     progress.phase("objects-load", Some(total));
     for bucket in meta.bucket_names() {
         ensure_bucket(s3, &bucket, module, cancel).await?;
@@ -86,6 +89,9 @@ pub async fn load(
         }
         done += h.size;
         progress.bytes("objects-load", done);
+    }
+    if listed.next().is_some() || records.next().is_some() {
+        return Err(reader.refused("it ended before the objects it was verified with".to_string()));
     }
     uploads.finish().await.map_err(s3err(module))?;
     check(s3, meta, module, cancel).await

@@ -50,19 +50,30 @@ async fn count_scope(
 ) -> Result<BTreeMap<String, ObjectCount>> {
     let mut out: BTreeMap<String, ObjectCount> = BTreeMap::new();
     for p in scope {
-        let mut c = ObjectCount::default();
-        let count = |o: ObjectInfo| {
-            c.objects += 1;
-            c.bytes += o.size;
-        };
-        s3.list_objects_each(&p.bucket, &p.prefix, cancel, count)
-            .await
-            .map_err(s3err(module))?;
+        let c = count_prefix(s3, p, module, cancel).await?;
         let all = out.entry(p.bucket.clone()).or_default();
         all.objects += c.objects;
         all.bytes += c.bytes;
     }
     Ok(out)
+}
+
+/// How many objects, and how many bytes, lie under one bucket and prefix (nothing kept).
+pub async fn count_prefix(
+    s3: &S3Client,
+    p: &BucketPrefix,
+    module: &str,
+    cancel: &Cancel,
+) -> Result<ObjectCount> {
+    let mut c = ObjectCount::default();
+    let count = |o: ObjectInfo| {
+        c.objects += 1;
+        c.bytes = c.bytes.saturating_add(o.size);
+    };
+    s3.list_objects_each(&p.bucket, &p.prefix, cancel, count)
+        .await
+        .map_err(s3err(module))?;
+    Ok(c)
 }
 
 /// The names of every bucket of the store.

@@ -40,16 +40,8 @@ pub async fn plan(
     let mut object_counts = Vec::new();
     if let Some(s3) = &clients.s3 {
         for p in &scope.objects {
-            let list = s3
-                .list_objects(&p.bucket, &p.prefix, cancel)
-                .await
-                .map_err(|e| e.into_error(module_id))?;
-            object_counts.push((
-                p.bucket.clone(),
-                p.prefix.clone(),
-                list.len() as u64,
-                list.iter().map(|o| o.size).sum(),
-            ));
+            let c = super::objects::count_prefix(s3, p, module_id, cancel).await?;
+            object_counts.push((p.bucket.clone(), p.prefix.clone(), c.objects, c.bytes));
         }
     }
     let index_counts = match &clients.es {

@@ -194,7 +194,7 @@ impl Objects {
         let index = cx
             .verified
             .secrets
-            .get(&self.meta.index_entry)
+            .get(crate::archive::OBJECT_INDEX_ENTRY)
             .map(Vec::as_slice)
             .unwrap_or_default();
         let archive = (cx.archive, cx.verified);
