@@ -99,15 +99,15 @@ impl Component for Objects {
             .await
             .map_err(s3err)?
         {
-            let held = self
-                .s3
-                .list_objects(HOLD_BUCKET, &format!("{module}/"), cx.cancel)
-                .await
-                .map_err(s3err)?;
-            if !held.is_empty() {
+            let hold = BucketPrefix {
+                bucket: HOLD_BUCKET.into(),
+                prefix: format!("{module}/"),
+            };
+            let held = objects::count_prefix(&self.s3, &hold, module, cx.cancel).await?;
+            if held.objects > 0 {
                 return Err(Error::Usage(format!(
                     "bucket {HOLD_BUCKET} holds {} objects under {module}/: the previous objects of an earlier restore that could not put them back. Copy them back to <bucket>/<key> or delete them, then restore again. Nothing was changed",
-                    held.len()
+                    held.objects
                 )));
             }
         }
