@@ -381,6 +381,22 @@ def stored_source(mappings, src):
     return filter_source(src, inc, exc) if inc or exc else src
 
 
+# A record keeps its `_source` as the client sent it (`_raw`) when nothing was filtered out, and
+# parses it only when a query, a field sort, a filter or an update needs it: ES keeps `_source` as
+# stored bytes, and a large index of vectors fits in memory only as text.
+def has_source(rec):
+    return rec.get("_raw") is not None or rec.get("_source") is not None
+
+
+def source_of(rec):
+    return rec["_source"] if "_source" in rec else json.loads(rec["_raw"])
+
+
+def searchable_source(rec):
+    """What queries see: the whole document, unstored fields included."""
+    return (rec["_full"] if "_full" in rec else source_of(rec) if has_source(rec) else None) or {}
+
+
 # ---------------------------------------------------------------- queries & sorting
 def leaf_values(src, path):
     out = []
@@ -430,13 +446,17 @@ def field_arg(arg, key="value"):
     return field, v, {}
 
 
+def MATCH_ALL(i, s):
+    return True
+
+
 def compile_query(q):
     """Return predicate(doc_id, source) for the supported subset of the query DSL."""
     if not isinstance(q, dict) or len(q) != 1:
         raise EsError(400, "parsing_exception", "[_na] query malformed, must start with start_object", line=1, col=1)
     kind, arg = next(iter(q.items()))
     if kind == "match_all":
-        return lambda i, s: True
+        return MATCH_ALL
     if kind == "match_none":
         return lambda i, s: False
     if kind == "bool":
@@ -753,10 +773,11 @@ class Store:
                     raise EsError(404, "document_missing_exception", f"[{doc_id}]: document missing", index_uuid=u, shard="0", index=name)
                 src = body["doc"] if body.get("doc_as_upsert") else body["upsert"]
             else:
-                if cur["_source"] is None:
+                if not has_source(cur):
                     raise EsError(400, "document_source_missing_exception", f"[{doc_id}]: document source missing", index_uuid=u, shard="0", index=name)
-                src = deep_merge(cur["_source"], body.get("doc") or {})
-                if src == cur["_source"]:
+                stored = source_of(cur)
+                src = deep_merge(stored, body.get("doc") or {})
+                if src == stored:
                     return 200, {**base, "_version": cur["_version"], "result": "noop", "_seq_no": cur["_seq_no"], "_primary_term": 1}
         for node, key, fm in parse_document(ix["mappings"], src, doc_id):
             node.setdefault("properties", {})[key] = fm
@@ -765,6 +786,7 @@ class Store:
         if rec["_source"] is not src:
             rec["_full"] = src  # keeps unstored fields searchable, like the inverted index does
         elif raw is not None and op != "update":
+            del rec["_source"]
             rec["_raw"] = raw.strip()
         ix["docs"].pop(doc_id, None)  # an update is delete + add in Lucene: the doc moves to the end
         ix["docs"][doc_id] = rec
@@ -905,10 +927,11 @@ class Store:
 def matching_hits(entries, pred, specs, in_slice, cmp):
     """[(index, _id, record, sort values)] of the entries that match, in sort order."""
     hits = []
+    needs_src = pred is not MATCH_ALL or any(f not in ("_doc", "_shard_doc", "_score") for f, _, _ in specs)
     for pos, (n, i, rec) in enumerate(entries):
         if in_slice is not None and not in_slice(pos, i):
             continue
-        src = rec.get("_full", rec["_source"]) or {}
+        src = searchable_source(rec) if needs_src else None
         if pred(i, src):
             hits.append((n, i, rec, [sort_value(s, pos, src) for s in specs] if specs else None))
     if specs and [(f, o) for f, o, _ in specs] not in ([("_shard_doc", "asc")], [("_doc", "asc")]):
@@ -984,11 +1007,11 @@ def render_hit(hit, srcf, scored):
     out = {"_index": name, "_id": doc_id, "_score": 1.0 if scored else None}
     if rec.get("_routing") is not None:
         out["_routing"] = rec["_routing"]
-    if rec["_source"] is not None and srcf is not False:
+    if has_source(rec) and srcf is not False:
         if srcf is None and "_raw" in rec:
             out["_source"] = Raw(rec["_raw"])
         else:
-            out["_source"] = rec["_source"] if srcf is None else filter_source(rec["_source"], *srcf)
+            out["_source"] = source_of(rec) if srcf is None else filter_source(source_of(rec), *srcf)
     if sortvals is not None:
         out["sort"] = sortvals
     return out
@@ -1270,8 +1293,9 @@ def doc(s, r):
         out["_routing"] = rec["_routing"]
     out["found"] = True
     srcf = source_filter_spec(r.params, {})
-    if rec["_source"] is not None and srcf is not False:
-        out["_source"] = rec["_source"] if srcf is None else filter_source(rec["_source"], *srcf)
+    if has_source(rec) and srcf is not False:
+        out["_source"] = Raw(rec["_raw"]) if srcf is None and "_raw" in rec else \
+            source_of(rec) if srcf is None else filter_source(source_of(rec), *srcf)
     return 200, out
 
 
@@ -1411,7 +1435,7 @@ def count(s, r):
     pred = compile_query(body.get("query") or {"match_all": {}})
     names = s.resolve(r.groups.get("index"), r.params)
     s.check_blocks(names, "read")
-    n = sum(1 for (_, i, rec) in s.snapshot(names) if pred(i, rec.get("_full", rec["_source"]) or {}))
+    n = sum(1 for (_, i, rec) in s.snapshot(names) if pred is MATCH_ALL or pred(i, searchable_source(rec)))
     return 200, {"count": n, "_shards": s.shards(names)}
 
 

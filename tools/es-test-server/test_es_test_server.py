@@ -710,15 +710,27 @@ class LargeIndexTests(EsCase):
         st, out, _ = self.es.call("POST", "/asis/_bulk?refresh=true", raw=('{"index":{"_id":"1"}}\n' + raw + "\n").encode(),
                                   headers={"Content-Type": "application/x-ndjson"})
         self.assertEqual((st, out["errors"]), (200, False))
-        conn = http.client.HTTPConnection("127.0.0.1", self.es.port, timeout=30)
-        conn.request("GET", "/asis/_search")
-        text = conn.getresponse().read().decode()
-        conn.close()
-        self.assertIn('"_source":' + raw, text)
-        self.assertEqual(json.loads(text)["hits"]["hits"][0]["_source"], json.loads(raw))
+        for path in ("/asis/_search", "/asis/_doc/1"):
+            conn = http.client.HTTPConnection("127.0.0.1", self.es.port, timeout=30)
+            conn.request("GET", path)
+            text = conn.getresponse().read().decode()
+            conn.close()
+            self.assertIn('"_source":' + raw, text)
+        self.assertEqual(json.loads(text)["_source"], json.loads(raw))
         # Filtered on the way out: rebuilt from the parsed document, as ES does.
         hit = self.es.ok("POST", "/asis/_search", {"_source": ["a"]})["hits"]["hits"][0]
         self.assertEqual(hit["_source"], {"a": [1000.0, 2]})
+        # Kept as text, the document still answers queries, field sorts, counts and updates.
+        self.es.ok("PUT", "/asis/_doc/2?refresh=true", {"b": 0.5, "a": [7], "t": "x"})
+        found = self.es.ok("POST", "/asis/_search", {"query": {"range": {"b": {"gt": 1}}}})["hits"]["hits"]
+        self.assertEqual([h["_id"] for h in found], ["1"])
+        by_b = self.es.ok("POST", "/asis/_search", {"sort": [{"b": "asc"}]})["hits"]["hits"]
+        self.assertEqual([h["_id"] for h in by_b], ["2", "1"])
+        self.assertEqual(self.es.ok("POST", "/asis/_count", {"query": {"term": {"t": "x"}}})["count"], 1)
+        st, out, _ = self.es.call("POST", "/asis/_bulk?refresh=true", raw=b'{"update":{"_id":"1"}}\n{"doc":{"t":"y"}}\n',
+                                  headers={"Content-Type": "application/x-ndjson"})
+        self.assertEqual((st, out["errors"]), (200, False))
+        self.assertEqual(self.es.ok("GET", "/asis/_doc/1")["_source"], {"b": 1.5, "a": [1000.0, 2], "t": "y"})
         self.es.ok("DELETE", "/asis")
 
     def test_search_faults(self):
