@@ -19,6 +19,8 @@
 //! - RAGFlow with `ragflow_db` on Postgres (chosen in the config) round-trips the same way.
 //! - Dify's SECRET_KEY travels in the archive (never in metadata or output), and a restore
 //!   onto a Dify whose key differs is refused before anything is touched.
+//! - A restore refuses to start while objects an earlier restore held aside remain, and
+//!   changes nothing.
 //!
 //! Run: `cargo test -p ai-backup --test dify_ragflow -- --test-threads=1` (needs
 //! `scripts/stack up`).
@@ -947,4 +949,52 @@ fn many_small_objects_move_several_at_a_time() {
         restore_peak >= 4,
         "restore: at most {restore_peak} requests at once"
     );
+}
+
+/// Objects an earlier restore held (in the hold bucket under `dify/`) and could not put back are
+/// the only copy of what that restore replaced. A new restore refuses to start until they are
+/// dealt with, names how many there are and where, and changes nothing; once they are gone the
+/// same archive restores.
+#[test]
+fn a_restore_refuses_to_start_while_an_earlier_one_s_held_objects_remain() {
+    let env = multistore::setup();
+    seed::seed(Module::Dify);
+    let archive = env.backup(Module::Dify, "out");
+    s3::ensure_bucket(s3::HOLD_BUCKET);
+    let held_key = "dify/dify-held-bucket/kept-by-an-earlier-restore.txt";
+    s3::put(
+        s3::HOLD_BUCKET,
+        held_key,
+        b"the only copy",
+        &s3::meta("text/plain", &[]),
+    );
+    let before = World::capture();
+
+    let out = env.restore(Module::Dify, &archive);
+    out.assert_code(2, "restore while held objects remain");
+    let error = out.last_json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for part in [
+        &format!("bucket {} holds 1 objects under dify/", s3::HOLD_BUCKET),
+        "Nothing was changed",
+    ] {
+        assert!(error.contains(part), "{part:?} not in {error:?}");
+    }
+    assert!(
+        before
+            .objects
+            .contains_key(&(s3::HOLD_BUCKET.to_string(), held_key.to_string())),
+        "the comparison must see the held object"
+    );
+    assert_same(
+        &before.all(),
+        &World::capture().all(),
+        "everything after the refusal",
+    );
+    multistore::assert_apps_running();
+
+    s3::empty(s3::HOLD_BUCKET, "");
+    env.restore_ok(Module::Dify, &archive);
 }
