@@ -119,6 +119,14 @@ pub struct ObjectCount {
     pub bytes: u64,
 }
 
+impl ObjectCount {
+    /// Count `objects` more objects of `bytes` in all.
+    pub fn add(&mut self, objects: u64, bytes: u64) {
+        self.objects = self.objects.saturating_add(objects);
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+}
+
 /// One object as listed in the objects index entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -51,9 +51,9 @@ async fn count_scope(
     let mut out: BTreeMap<String, ObjectCount> = BTreeMap::new();
     for p in scope {
         let c = count_prefix(s3, p, module, cancel).await?;
-        let all = out.entry(p.bucket.clone()).or_default();
-        all.objects += c.objects;
-        all.bytes += c.bytes;
+        out.entry(p.bucket.clone())
+            .or_default()
+            .add(c.objects, c.bytes);
     }
     Ok(out)
 }
@@ -66,11 +66,7 @@ pub async fn count_prefix(
     cancel: &Cancel,
 ) -> Result<ObjectCount> {
     let mut c = ObjectCount::default();
-    let count = |o: ObjectInfo| {
-        c.objects += 1;
-        c.bytes = c.bytes.saturating_add(o.size);
-    };
-    s3.list_objects_each(&p.bucket, &p.prefix, cancel, count)
+    s3.list_objects_each(&p.bucket, &p.prefix, cancel, |o| c.add(1, o.size))
         .await
         .map_err(s3err(module))?;
     Ok(c)
@@ -100,9 +96,7 @@ pub fn present(scope: &[BucketPrefix], buckets: &[String]) -> Vec<BucketPrefix> 
 pub fn counts(objects: &[(String, ObjectInfo)]) -> BTreeMap<String, ObjectCount> {
     let mut out: BTreeMap<String, ObjectCount> = BTreeMap::new();
     for (b, o) in objects {
-        let c = out.entry(b.clone()).or_default();
-        c.objects += 1;
-        c.bytes += o.size;
+        out.entry(b.clone()).or_default().add(1, o.size);
     }
     out
 }
