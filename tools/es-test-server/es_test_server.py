@@ -394,7 +394,19 @@ def source_of(rec):
 
 def searchable_source(rec):
     """What queries see: the whole document, unstored fields included."""
-    return (rec["_full"] if "_full" in rec else source_of(rec) if has_source(rec) else None) or {}
+    if "_full" in rec:
+        return rec["_full"] or {}
+    return source_of(rec) if has_source(rec) else {}
+
+
+def answered_source(rec, srcf):
+    """The `_source` an answer carries for `rec` under the filter spec `srcf` (see
+    source_filter_spec), or None for none: the bytes as sent when unfiltered, as ES does."""
+    if not has_source(rec) or srcf is False:
+        return None
+    if srcf is None:
+        return Raw(rec["_raw"]) if "_raw" in rec else source_of(rec)
+    return filter_source(source_of(rec), *srcf)
 
 
 # ---------------------------------------------------------------- queries & sorting
@@ -1007,11 +1019,9 @@ def render_hit(hit, srcf, scored):
     out = {"_index": name, "_id": doc_id, "_score": 1.0 if scored else None}
     if rec.get("_routing") is not None:
         out["_routing"] = rec["_routing"]
-    if has_source(rec) and srcf is not False:
-        if srcf is None and "_raw" in rec:
-            out["_source"] = Raw(rec["_raw"])
-        else:
-            out["_source"] = source_of(rec) if srcf is None else filter_source(source_of(rec), *srcf)
+    src = answered_source(rec, srcf)
+    if src is not None:
+        out["_source"] = src
     if sortvals is not None:
         out["sort"] = sortvals
     return out
@@ -1293,9 +1303,9 @@ def doc(s, r):
         out["_routing"] = rec["_routing"]
     out["found"] = True
     srcf = source_filter_spec(r.params, {})
-    if has_source(rec) and srcf is not False:
-        out["_source"] = Raw(rec["_raw"]) if srcf is None and "_raw" in rec else \
-            source_of(rec) if srcf is None else filter_source(source_of(rec), *srcf)
+    src = answered_source(rec, srcf)
+    if src is not None:
+        out["_source"] = src
     return 200, out
 
 
